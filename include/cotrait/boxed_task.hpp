@@ -1,0 +1,88 @@
+// boxed_task<T>: the type-erased task that virtual async methods return.
+#pragma once
+
+#include <cotrait/config.hpp>
+#include <cotrait/detail/promise.hpp>
+#include <cotrait/frame_allocator.hpp>
+#include <cotrait/static_task.hpp>
+
+#include <coroutine>
+#include <utility>
+
+namespace cotrait {
+
+/// A lazy, move-only coroutine task whose type says nothing about how its frame was allocated or
+/// which coroutine produced it: the C++ counterpart of Rust's `Pin<Box<dyn Future<Output = T>>>`.
+///
+/// - Lazy: the body starts when the task is first awaited.
+/// - One consumer: `co_await` moves the result out (a `T&` result is returned as a reference);
+///   awaiting an empty task, or a task a second time, throws `task_misuse`.
+/// - An exception escaping the body is rethrown at the `co_await`.
+/// - Destroying a task frees its frame, with the coroutine's parameters and locals, on any thread.
+/// - The frame comes from the allocator chosen when the coroutine is called: a leading
+///   `std::allocator_arg, alloc` pair (after the object parameter for member functions), else the
+///   innermost `frame_allocator_scope` of the calling thread, else the thread's default, else the
+///   process default (the recycling resource unless changed).
+/// - Completion resumes the awaiting coroutine by symmetric transfer, or through the per-thread
+///   trampoline where the compiler would not make that a tail call (see config.hpp).
+template <class T = void>
+class [[nodiscard]] COTRAIT_CORO_TASK_ATTRS boxed_task {
+    using base_handle = std::coroutine_handle<detail::task_promise<T>>;
+
+public:
+    class promise_type : public detail::task_promise<T>, public detail::dynamic_frame_policy {
+    public:
+        boxed_task get_return_object() noexcept {
+            return boxed_task(base_handle::from_address(
+                std::coroutine_handle<promise_type>::from_promise(*this).address()));
+        }
+    };
+
+    using value_type = T;
+
+    /// An empty task; awaiting it throws `task_misuse`.
+    boxed_task() noexcept = default;
+    boxed_task(boxed_task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
+    boxed_task& operator=(boxed_task&& other) noexcept {
+        if (this != &other) {
+            reset();
+            h_ = std::exchange(other.h_, {});
+        }
+        return *this;
+    }
+    boxed_task(const boxed_task&) = delete;
+    boxed_task& operator=(const boxed_task&) = delete;
+
+    /// Adopts the frame of a static_task: ownership of the coroutine moves, nothing is allocated.
+    template <class Alloc>
+    boxed_task(static_task<T, Alloc>&& other) noexcept // NOLINT(google-explicit-constructor)
+        : h_(detail::as_base_handle<T>(std::exchange(other.h_, {}))) {}
+
+    /// Destroys the frame (and with it the coroutine's parameters and locals) if the task owns one.
+    ~boxed_task() { reset(); }
+
+    /// Starts the task and suspends the caller until it completes; yields the result (moved out)
+    /// or rethrows the exception. Throws `task_misuse` if the task is empty or was awaited before.
+    auto operator co_await() const { return detail::checked_awaiter<T>(h_); }
+
+    /// True if the task owns a frame.
+    [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(h_); }
+    explicit operator bool() const noexcept { return valid(); }
+    /// True if the task owns a frame whose body has finished.
+    [[nodiscard]] bool done() const noexcept { return h_ && h_.done(); }
+
+private:
+    explicit boxed_task(base_handle h) noexcept : h_(h) {}
+
+    void reset() noexcept {
+        if (h_) {
+            std::exchange(h_, {}).destroy();
+        }
+    }
+
+    // One pointer: the frame. Every promise a boxed_task can own starts with task_promise<T>, so
+    // the shared part of the promise sits at the same place in every frame (see as_base_handle).
+    base_handle h_;
+};
+
+} // namespace cotrait

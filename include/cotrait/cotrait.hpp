@@ -1,0 +1,13 @@
+// cotrait: virtual async interfaces over coroutine tasks with pluggable frame allocation.
+// Umbrella header: includes every public header of the library.
+#pragma once
+
+#include <cotrait/awaitable_traits.hpp>
+#include <cotrait/boxed_task.hpp>
+#include <cotrait/config.hpp>
+#include <cotrait/frame_allocator.hpp>
+#include <cotrait/new_delete.hpp>
+#include <cotrait/recycling.hpp>
+#include <cotrait/static_task.hpp>
+#include <cotrait/sync_wait.hpp>
+#include <cotrait/task_error.hpp>

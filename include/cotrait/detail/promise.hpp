@@ -1,0 +1,88 @@
+// What boxed_task and static_task promises share: laziness, the continuation, the result, and the
+// awaiter that runs a task from inside another coroutine.
+#pragma once
+
+#include <cotrait/config.hpp>
+#include <cotrait/detail/result.hpp>
+#include <cotrait/detail/transfer.hpp>
+#include <cotrait/task_error.hpp>
+
+#include <cassert>
+#include <coroutine>
+#include <type_traits>
+
+namespace cotrait::detail {
+
+template <class T>
+class task_promise : public result_slot<T> {
+public:
+    std::suspend_always initial_suspend() const noexcept { return {}; }
+
+    struct final_awaiter {
+        bool await_ready() const noexcept { return false; }
+        template <class P>
+        transfer_result await_suspend(std::coroutine_handle<P> self) noexcept {
+            std::coroutine_handle<> next = self.promise().continuation_;
+            if (next) {
+                return transfer_to(self, next);
+            }
+            return transfer_to_nothing();
+        }
+        void await_resume() const noexcept {}
+    };
+    final_awaiter final_suspend() const noexcept { return {}; }
+
+    // The coroutine to resume on completion. Set once, by the first (and only) await.
+    std::coroutine_handle<> continuation_{};
+};
+
+// A task refers to its frame through coroutine_handle<task_promise<T>> whatever its concrete
+// promise type P. coroutine_handle<Q>::from_address/promise() locate the promise from the frame
+// address using only Q's alignment, so this is exact when task_promise<T> is P's first base (at
+// offset 0, checked in debug builds) and both have the same alignment (checked here).
+template <class T, class P>
+std::coroutine_handle<task_promise<T>> as_base_handle(std::coroutine_handle<P> h) noexcept {
+    static_assert(std::is_base_of_v<task_promise<T>, P>);
+    static_assert(alignof(P) == alignof(task_promise<T>),
+                  "a task promise must not be more aligned than its task_promise<T> base");
+    auto base = std::coroutine_handle<task_promise<T>>::from_address(h.address());
+    assert(!h || static_cast<void*>(&base.promise()) ==
+                     static_cast<void*>(static_cast<task_promise<T>*>(&h.promise())));
+    return base;
+}
+
+template <class T>
+class task_awaiter {
+public:
+    explicit task_awaiter(std::coroutine_handle<task_promise<T>> h) noexcept : h_(h) {}
+
+    bool await_ready() const noexcept { return false; }
+    transfer_result await_suspend(std::coroutine_handle<> caller) noexcept {
+        h_.promise().continuation_ = caller;
+        return transfer_to(caller, h_);
+    }
+    T await_resume() { return h_.promise().take(); }
+
+private:
+    std::coroutine_handle<task_promise<T>> h_;
+};
+
+// The misuse checks every await goes through; throws task_misuse.
+template <class T>
+task_awaiter<T> checked_awaiter(std::coroutine_handle<task_promise<T>> h) {
+    if (!h) {
+        report_misuse(task_errc::empty_task);
+    }
+    // continuation_ is set by the first await and never cleared.
+    if (h.promise().continuation_) {
+        report_misuse(task_errc::already_awaited);
+    }
+    return task_awaiter<T>(h);
+}
+
+template <class T, class P>
+task_awaiter<T> checked_awaiter(std::coroutine_handle<P> h) {
+    return checked_awaiter<T>(as_base_handle<T>(h));
+}
+
+} // namespace cotrait::detail
