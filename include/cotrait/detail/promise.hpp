@@ -15,6 +15,9 @@ namespace cotrait::detail {
 
 template <class T>
 class task_promise : public result_slot<T> {
+    static_assert(!std::is_rvalue_reference_v<T>,
+                  "a cotrait task cannot produce an rvalue reference: return the value instead");
+
 public:
     std::suspend_always initial_suspend() const noexcept { return {}; }
 
