@@ -6,6 +6,8 @@
 #include <cotrait/boxed_task.hpp>
 #include <cotrait/config.hpp>
 #include <cotrait/frame_allocator.hpp>
+#include <cotrait/interface.hpp>
+#include <cotrait/local_task.hpp>
 #include <cotrait/new_delete.hpp>
 #include <cotrait/recycling.hpp>
 #include <cotrait/static_task.hpp>

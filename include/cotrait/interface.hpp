@@ -1,0 +1,522 @@
+// COTRAIT_INTERFACE (alias ASYNC_INTERFACE): declares a virtual async interface, the concept that
+// static implementations satisfy, the adapter that turns a static implementation into the virtual
+// interface, and the reflection data of its async methods. Grammar and rationale:
+// docs/interfaces.md.
+#pragma once
+
+#include <cotrait/awaitable_traits.hpp>
+#include <cotrait/boxed_task.hpp>
+#include <cotrait/config.hpp>
+#include <cotrait/detail/interface_pp.hpp>
+#include <cotrait/frame_allocator.hpp>
+#include <cotrait/local_task.hpp>
+#include <cotrait/static_task.hpp>
+#include <cotrait/sync_wait.hpp>
+
+#include <array>
+#include <concepts>
+#include <cstddef>
+#include <initializer_list>
+#include <memory>
+#include <memory_resource>
+#include <ostream>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+namespace cotrait {
+
+/// What the reflection of an interface says about one of its async methods.
+struct method_info {
+    std::string_view name;      ///< the method's name
+    std::size_t arity;          ///< number of parameters
+    bool is_const;              ///< declared `const`
+    bool provided;              ///< has a default body that implementations may override
+    std::string_view interface; ///< the interface that declares it (differs for inherited ones)
+};
+
+namespace detail {
+
+template <class M>
+struct member_fn_traits;
+template <class R, class C, class... A>
+struct member_fn_traits<R (C::*)(A...)> {
+    static constexpr bool is_const = false;
+};
+template <class R, class C, class... A>
+struct member_fn_traits<R (C::*)(A...) const> {
+    static constexpr bool is_const = true;
+};
+
+// The object type an implementation method is called on: const for a const interface method.
+template <class M, class Impl>
+using self_for = std::conditional_t<member_fn_traits<M>::is_const, const Impl, Impl>;
+
+inline constexpr int method_ok = 0;
+inline constexpr int method_missing = 1;         // nothing callable under that name
+inline constexpr int method_wrong_signature = 2; // a member of that name exists, not callable so
+inline constexpr int method_not_awaitable = 3;
+inline constexpr int method_wrong_result = 4;
+
+// How an implementation method returning X serves an interface method returning R.
+template <class X, class R>
+constexpr int result_status() noexcept {
+    if constexpr (!awaitable<X>) {
+        return method_not_awaitable;
+    } else {
+        using res = await_result_t<X>;
+        if constexpr (std::is_void_v<R>) {
+            return std::is_void_v<res> ? method_ok : method_wrong_result;
+        } else if constexpr (std::is_reference_v<R>) {
+            // A reference must refer to something that outlives the task, never to a temporary.
+            return std::is_reference_v<res> && std::is_convertible_v<res, R> ? method_ok
+                                                                             : method_wrong_result;
+        } else {
+            return std::is_convertible_v<res, R> ? method_ok : method_wrong_result;
+        }
+    }
+}
+
+// The fallback for implementations returning an awaitable that is not a cotrait task (or a task
+// of another result type): a second frame that awaits it.
+template <class Task, class A>
+Task await_into(A a) {
+    if constexpr (std::is_void_v<typename Task::value_type>) {
+        co_await std::move(a);
+    } else {
+        co_return co_await std::move(a);
+    }
+}
+
+// Hands the implementation's task to the interface's caller. A static_task<R, A> or boxed_task<R>
+// is adopted as is (its frame is the only frame of the call); anything else is awaited by a
+// second frame.
+template <class Task, class X>
+COTRAIT_CORO_WRAPPER Task adopt(X&& x) {
+    if constexpr (std::is_convertible_v<X&&, Task>) {
+        return Task(std::forward<X>(x));
+    } else {
+        return await_into<Task, std::remove_cvref_t<X>>(std::forward<X>(x));
+    }
+}
+
+constexpr bool all_true(std::initializer_list<bool> results) noexcept {
+    for (bool r : results) {
+        if (!r) {
+            return false;
+        }
+    }
+    return true;
+}
+
+template <std::size_t N, std::size_t M>
+constexpr std::array<method_info, N + M> concat_methods(const std::array<method_info, N>& a,
+                                                        const std::array<method_info, M>& b) {
+    std::array<method_info, N + M> out{};
+    for (std::size_t i = 0; i < N; ++i) {
+        out[i] = a[i];
+    }
+    for (std::size_t i = 0; i < M; ++i) {
+        out[N + i] = b[i];
+    }
+    return out;
+}
+
+// Where the adapter keeps the implementation: by value, or by address for `Impl = T&`.
+template <class Impl>
+class impl_storage {
+public:
+    template <class... A>
+    explicit impl_storage(A&&... a) : impl_(std::forward<A>(a)...) {}
+    Impl& get() noexcept { return impl_; }
+    const Impl& get() const noexcept { return impl_; }
+
+private:
+    Impl impl_;
+};
+template <class Impl>
+class impl_storage<Impl&> {
+public:
+    explicit impl_storage(Impl& i) noexcept : impl_(std::addressof(i)) {}
+    Impl& get() noexcept { return *impl_; }
+    const Impl& get() const noexcept { return *impl_; }
+
+private:
+    Impl* impl_;
+};
+
+} // namespace detail
+
+/// Not found (reflection lookups).
+inline constexpr std::size_t npos_method = static_cast<std::size_t>(-1);
+
+/// The root of every interface declared with COTRAIT_INTERFACE: polymorphic, destroyed through a
+/// virtual destructor, neither copyable nor movable (an interface object is always used through
+/// a reference or pointer, so it cannot be sliced).
+class async_interface {
+public:
+    async_interface(const async_interface&) = delete;
+    async_interface& operator=(const async_interface&) = delete;
+    virtual ~async_interface() = default;
+
+    // The generated members below are the protocol between the macro and the library; they are
+    // public because the adapter and the concept need them, not for direct use.
+    template <class Impl, bool Diagnose>
+    static constexpr bool cotrait_check() noexcept {
+        return true;
+    }
+    static constexpr std::array<method_info, 0> cotrait_methods() noexcept { return {}; }
+    template <class PM>
+    static std::size_t cotrait_index_of(PM /*pm*/) noexcept {
+        return npos_method;
+    }
+    template <class Top, class Impl>
+    class cotrait_layer;
+
+protected:
+    async_interface() = default;
+};
+
+// The bottom of every adapter: the most-derived interface `Top` and the implementation.
+template <class Top, class Impl>
+class async_interface::cotrait_layer : public Top {
+public:
+    /// The implementation type (cv-qualified if the adapter holds a const reference).
+    using cotrait_impl_type = std::remove_reference_t<Impl>;
+
+protected:
+    template <class... A>
+    explicit cotrait_layer(std::in_place_t /*tag*/, A&&... a) : impl_(std::forward<A>(a)...) {}
+
+    cotrait_impl_type& cotrait_impl() noexcept { return impl_.get(); }
+    const cotrait_impl_type& cotrait_impl() const noexcept { return impl_.get(); }
+
+private:
+    detail::impl_storage<Impl> impl_;
+};
+
+/// Satisfied by a type whose objects can serve every required async method of interface `I`
+/// (and every provided one they declare): for each method `m`, `t.m(args...)` is valid with the
+/// interface's parameter types (on a const `t` for const methods) and returns an awaitable whose
+/// result converts to the method's result type. Used as `template <cotrait::implements<I> T>`.
+template <class T, class I>
+concept implements = std::derived_from<I, async_interface> && I::template cotrait_check<T, false>();
+
+/// Wraps a static implementation `Impl` (held by value, or by reference for `Impl = T&`) into the
+/// virtual interface `I`. Each virtual call forwards its arguments to `Impl`'s method and adopts
+/// the task it returns: a `static_task<R, A>` or `boxed_task<R>` result costs exactly the one frame
+/// of the implementation's coroutine. A provided method that `Impl` does not define runs the
+/// interface's default body. A mismatch between `Impl` and `I` is a compile error naming the
+/// method.
+template <class I, class Impl>
+class adapter final : public I::template cotrait_layer<I, Impl> {
+    static_assert(std::is_base_of_v<async_interface, I>,
+                  "cotrait::adapter<I, Impl>: I must be declared with COTRAIT_INTERFACE");
+    static_assert(I::template cotrait_check<std::remove_reference_t<Impl>, true>(),
+                  "cotrait::adapter<I, Impl>: Impl does not implement I (see the errors above)");
+    using base = typename I::template cotrait_layer<I, Impl>;
+
+public:
+    /// Holds `impl` (moved in, or referred to when `Impl` is a reference).
+    explicit adapter(Impl impl) : base(std::in_place, static_cast<Impl&&>(impl)) {}
+    /// Constructs the implementation in place from `args`.
+    template <class... A>
+    explicit adapter(std::in_place_t tag, A&&... args) : base(tag, std::forward<A>(args)...) {}
+
+    /// The wrapped implementation.
+    std::remove_reference_t<Impl>& impl() noexcept { return this->cotrait_impl(); }
+    /// The wrapped implementation.
+    const std::remove_reference_t<Impl>& impl() const noexcept { return this->cotrait_impl(); }
+};
+
+/// An owning virtual handle on a static implementation: the analog of dynosaur's `new_box`.
+template <class I, class Impl>
+std::unique_ptr<I> make_adapter(Impl&& impl) {
+    return std::make_unique<adapter<I, std::remove_cvref_t<Impl>>>(std::forward<Impl>(impl));
+}
+
+/// A virtual view of `impl`, which must outlive the returned adapter: the analog of dynosaur's
+/// `from_ref` / `from_mut`.
+template <class I, class Impl>
+adapter<I, Impl&> adapt_ref(Impl& impl) {
+    return adapter<I, Impl&>(impl);
+}
+
+/// The async methods of interface `I`, its bases' first, in declaration order.
+template <class I>
+inline constexpr auto async_methods_v = I::cotrait_methods();
+
+/// The async methods of interface `I`, its bases' first, in declaration order.
+template <class I>
+constexpr std::span<const method_info> async_methods() noexcept {
+    return async_methods_v<I>;
+}
+
+/// The reflection entry of the method `pm` points to (`&I::m`, or `&Base::m` for an inherited
+/// one), or nullptr if `pm` is not an async method of `I`.
+template <class I, class PM>
+const method_info* find_method(PM pm) noexcept {
+    const std::size_t i = I::cotrait_index_of(pm);
+    return i == npos_method ? nullptr : &async_methods_v<I>[i];
+}
+
+/// The frames one call allocated: how many and how many bytes (each frame's block, with the
+/// allocation record, as handed out by the resource).
+struct frame_usage {
+    std::size_t frames = 0;
+    std::size_t bytes = 0;
+};
+
+namespace detail {
+
+// Counts what passes through it and forwards to new/delete.
+class counting_frame_resource final : public std::pmr::memory_resource {
+public:
+    frame_usage usage{};
+
+private:
+    void* do_allocate(std::size_t bytes, std::size_t align) override {
+        ++usage.frames;
+        usage.bytes += bytes;
+        return std::pmr::new_delete_resource()->allocate(bytes, align);
+    }
+    void do_deallocate(void* p, std::size_t bytes, std::size_t align) override {
+        std::pmr::new_delete_resource()->deallocate(p, bytes, align);
+    }
+    bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+        return this == &other;
+    }
+};
+
+} // namespace detail
+
+/// Calls `make()` (which returns an awaitable, typically a task), runs it to completion with
+/// sync_wait and returns the coroutine frames allocated meanwhile on this thread from the
+/// per-scope resource: the task's own frame and those of the coroutines it awaits. Frames given an
+/// allocator per call (std::allocator_arg) or created on other threads are not seen, and neither
+/// are static_task<T, A> frames with a fixed allocator A.
+template <class F>
+frame_usage measure_frames(F&& make) {
+    detail::counting_frame_resource counter;
+    {
+        frame_allocator_scope scope(counter);
+        sync_wait(std::forward<F>(make)());
+    }
+    return counter.usage;
+}
+
+/// One line of a per-method frame table.
+struct method_profile {
+    method_info info{};
+    frame_usage per_call{};
+};
+
+/// Measures one call `(obj.*pm)(args...)` of an async method of `I` (see measure_frames).
+template <class I, class PM, class Obj, class... A>
+method_profile profile_method(Obj& obj, PM pm, A&&... args) {
+    const method_info* info = find_method<I>(pm);
+    method_profile out;
+    if (info != nullptr) {
+        out.info = *info;
+    }
+    out.per_call = measure_frames([&] { return (obj.*pm)(std::forward<A>(args)...); });
+    return out;
+}
+
+/// Prints "method  frames/call  bytes/call" lines.
+inline void print_profile(std::ostream& os, std::span<const method_profile> rows) {
+    os << "method                          frames/call  bytes/call\n";
+    for (const method_profile& r : rows) {
+        std::string label(r.info.interface);
+        label += "::";
+        label += r.info.name;
+        os << label;
+        for (std::size_t i = label.size(); i < 32; ++i) {
+            os << ' ';
+        }
+        os << ' ' << r.per_call.frames << "            " << r.per_call.bytes << '\n';
+    }
+}
+
+} // namespace cotrait
+
+// ---- The macro layer --------------------------------------------------------------------------
+
+// The virtual method: pure, or with the entry's body as default.
+#define COTRAIT_DETAIL_DECL(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_DECL_IMPL, c, m)
+#define COTRAIT_DETAIL_DECL_IMPL(c, name, ret, params, quals, no_body, ...)                        \
+    virtual COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_PP_UNPAREN ret>                                     \
+    name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECL, params)) quals COTRAIT_PP_CAT(                 \
+        COTRAIT_DETAIL_BODY_, no_body)(__VA_ARGS__)
+#define COTRAIT_DETAIL_BODY_1(...) = 0;
+#define COTRAIT_DETAIL_BODY_0(...) __VA_ARGS__
+
+// Per method: how well an implementation type serves it, and the diagnostics naming it.
+#define COTRAIT_DETAIL_CHECKS(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_CHECKS_IMPL, c, m)
+#define COTRAIT_DETAIL_CHECKS_IMPL(c, name, ret, params, quals, no_body, ...)                      \
+    template <class Cotrait_Self>                                                                  \
+    using cotrait_result_of_##name = decltype(::std::declval<Cotrait_Self&>().name(                \
+        COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECLVAL, params)));                                   \
+    template <class Cotrait_Impl>                                                                  \
+    static constexpr int cotrait_status_##name() noexcept {                                        \
+        using cotrait_self =                                                                       \
+            ::cotrait::detail::self_for<decltype(&COTRAIT_DETAIL_CTX_NAME(c)::name),               \
+                                        Cotrait_Impl>;                                             \
+        using cotrait_plain = ::std::remove_cv_t<Cotrait_Impl>;                                    \
+        if constexpr (requires { typename cotrait_result_of_##name<cotrait_self>; }) {             \
+            return ::cotrait::detail::result_status<cotrait_result_of_##name<cotrait_self>,        \
+                                                    COTRAIT_PP_UNPAREN ret>();                     \
+        } else if constexpr (requires { &cotrait_plain::name; }) {                                 \
+            return ::cotrait::detail::method_wrong_signature;                                      \
+        } else {                                                                                   \
+            return ::cotrait::detail::method_missing;                                              \
+        }                                                                                          \
+    }                                                                                              \
+    template <class Cotrait_Impl, bool Cotrait_Diagnose>                                           \
+    static constexpr bool cotrait_check_##name() noexcept {                                        \
+        constexpr int cotrait_st = cotrait_status_##name<Cotrait_Impl>();                          \
+        constexpr bool cotrait_required = no_body;                                                 \
+        static_assert(!Cotrait_Diagnose || !cotrait_required ||                                    \
+                          cotrait_st != ::cotrait::detail::method_missing,                         \
+                      "cotrait: the implementation has no method `" #name                          \
+                      "` callable as the async method " COTRAIT_DETAIL_STR(                        \
+                          COTRAIT_DETAIL_CTX_NAME(c)) "::" #name " requires");                     \
+        static_assert(                                                                             \
+            !Cotrait_Diagnose || cotrait_st != ::cotrait::detail::method_wrong_signature,          \
+            "cotrait: the implementation's `" #name                                                \
+            "` cannot be called with the parameters of the async method " COTRAIT_DETAIL_STR(      \
+                COTRAIT_DETAIL_CTX_NAME(                                                           \
+                    c)) "::" #name                                                                 \
+                        " (wrong parameter types, or not const where the interface method is)");   \
+        static_assert(!Cotrait_Diagnose || cotrait_st != ::cotrait::detail::method_not_awaitable,  \
+                      "cotrait: the implementation's `" #name                                      \
+                      "` must return an awaitable (e.g. cotrait::static_task<R>) for the async "   \
+                      "method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(c)) "::" #name);        \
+        static_assert(!Cotrait_Diagnose || cotrait_st != ::cotrait::detail::method_wrong_result,   \
+                      "cotrait: the implementation's `" #name                                      \
+                      "` returns an awaitable whose result type does not match the async "         \
+                      "method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(c)) "::" #name);        \
+        return cotrait_st == ::cotrait::detail::method_ok ||                                       \
+               (!cotrait_required && cotrait_st == ::cotrait::detail::method_missing);             \
+    }
+#define COTRAIT_DETAIL_STR(x) COTRAIT_DETAIL_STR_I(x)
+#define COTRAIT_DETAIL_STR_I(x) #x
+
+#define COTRAIT_DETAIL_CHECK_CALL(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_CHECK_CALL_IMPL, c, m)
+#define COTRAIT_DETAIL_CHECK_CALL_IMPL(c, name, ret, params, quals, no_body, ...)                  \
+    cotrait_check_##name<Cotrait_Impl, Cotrait_Diagnose>(),
+
+#define COTRAIT_DETAIL_INFO(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_INFO_IMPL, c, m)
+#define COTRAIT_DETAIL_INFO_IMPL(c, name, ret, params, quals, no_body, ...)                        \
+    ::cotrait::method_info{#name, COTRAIT_DETAIL_ARITY(params),                                    \
+                           ::cotrait::detail::member_fn_traits<decltype(&COTRAIT_DETAIL_CTX_NAME(  \
+                               c)::name)>::is_const,                                               \
+                           no_body == 0, COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(c))},
+
+#define COTRAIT_DETAIL_INDEX(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_INDEX_IMPL, c, m)
+#define COTRAIT_DETAIL_INDEX_IMPL(c, name, ret, params, quals, no_body, ...)                       \
+    if constexpr (::std::is_same_v<Cotrait_PM, decltype(&COTRAIT_DETAIL_CTX_NAME(c)::name)>) {     \
+        if (cotrait_pm == &COTRAIT_DETAIL_CTX_NAME(c)::name) {                                     \
+            return cotrait_i;                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    ++cotrait_i;
+
+// The adapter's override: forward to the implementation and adopt its task, or run the default.
+#define COTRAIT_DETAIL_OVERRIDE(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_OVERRIDE_IMPL, c, m)
+#define COTRAIT_DETAIL_OVERRIDE_IMPL(c, name, ret, params, quals, no_body, ...)                    \
+    COTRAIT_CORO_WRAPPER COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_PP_UNPAREN ret> name(                  \
+        COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECL, params)) quals override {                       \
+        constexpr int cotrait_st =                                                                 \
+            COTRAIT_DETAIL_CTX_NAME(c)::template cotrait_status_##name<cotrait_impl_t>();          \
+        if constexpr (cotrait_st == ::cotrait::detail::method_ok) {                                \
+            return ::cotrait::detail::adopt < COTRAIT_DETAIL_CTX_TASK(c) <                         \
+                   COTRAIT_PP_UNPAREN ret >>                                                       \
+                   (this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params))); \
+        } else {                                                                                   \
+            COTRAIT_PP_CAT(COTRAIT_DETAIL_FALLBACK_, no_body)                                      \
+            (COTRAIT_DETAIL_CTX_NAME(c)::name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params)))  \
+        }                                                                                          \
+    }
+// Required method: unreachable, the adapter's static_assert has already failed; returning an
+// empty task keeps that the only error.
+#define COTRAIT_DETAIL_FALLBACK_1(call) return {};
+#define COTRAIT_DETAIL_FALLBACK_0(call) return this->call;
+
+#define COTRAIT_DETAIL_INTERFACE(Name, Base, Task, ...)                                            \
+    struct Name : Base {                                                                           \
+        COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_DECL, (Name, Task), __VA_ARGS__)                         \
+        COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_CHECKS, (Name, Task), __VA_ARGS__)                       \
+        template <class Cotrait_Impl, bool Cotrait_Diagnose>                                       \
+        static constexpr bool cotrait_check() noexcept {                                           \
+            /* every check runs, so that all mismatches are reported at once */                    \
+            return ::cotrait::detail::all_true(                                                    \
+                {Base::template cotrait_check<Cotrait_Impl, Cotrait_Diagnose>(),                   \
+                 COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_CHECK_CALL, (Name, Task), __VA_ARGS__)});       \
+        }                                                                                          \
+        static constexpr auto cotrait_methods() noexcept {                                         \
+            return ::cotrait::detail::concat_methods(                                              \
+                Base::cotrait_methods(),                                                           \
+                ::std::array<::cotrait::method_info, COTRAIT_PP_NARGS(__VA_ARGS__)>{               \
+                    {COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_INFO, (Name, Task), __VA_ARGS__)}});        \
+        }                                                                                          \
+        template <class Cotrait_PM>                                                                \
+        static ::std::size_t cotrait_index_of(Cotrait_PM cotrait_pm) noexcept {                    \
+            const ::std::size_t cotrait_base = Base::cotrait_index_of(cotrait_pm);                 \
+            if (cotrait_base != ::cotrait::npos_method) {                                          \
+                return cotrait_base;                                                               \
+            }                                                                                      \
+            ::std::size_t cotrait_i = Base::cotrait_methods().size();                              \
+            COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_INDEX, (Name, Task), __VA_ARGS__)                    \
+            static_cast<void>(cotrait_pm);                                                         \
+            static_cast<void>(cotrait_i);                                                          \
+            return ::cotrait::npos_method;                                                         \
+        }                                                                                          \
+        template <class Cotrait_Top, class Cotrait_Impl>                                           \
+        class cotrait_layer;                                                                       \
+                                                                                                   \
+    protected:                                                                                     \
+        Name() = default;                                                                          \
+    };                                                                                             \
+    template <class Cotrait_Top, class Cotrait_Impl>                                               \
+    class Name::cotrait_layer : public Base::template cotrait_layer<Cotrait_Top, Cotrait_Impl> {   \
+        using cotrait_next = typename Base::template cotrait_layer<Cotrait_Top, Cotrait_Impl>;     \
+                                                                                                   \
+    protected:                                                                                     \
+        using cotrait_next::cotrait_next;                                                          \
+        using cotrait_impl_t = typename cotrait_next::cotrait_impl_type;                           \
+                                                                                                   \
+    public:                                                                                        \
+        COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_OVERRIDE, (Name, Task), __VA_ARGS__)                     \
+    }
+
+/// Declares the virtual async interface `Name`; each further argument is a method entry
+///     (name, (result type), ((type) param, ...) [const] [, { default body }])
+/// Methods return `cotrait::boxed_task<result type>`. See docs/interfaces.md.
+#define COTRAIT_INTERFACE(Name, ...)                                                               \
+    COTRAIT_DETAIL_INTERFACE(Name, ::cotrait::async_interface, ::cotrait::boxed_task, __VA_ARGS__)
+/// Like COTRAIT_INTERFACE, with the interface `Base` as base: `Name` has Base's methods and its
+/// own.
+#define COTRAIT_INTERFACE_EXTENDS(Name, Base, ...)                                                 \
+    COTRAIT_DETAIL_INTERFACE(Name, Base, ::cotrait::boxed_task, __VA_ARGS__)
+/// Like COTRAIT_INTERFACE, but its methods return thread-affine `cotrait::local_task`s (the analog
+/// of `#[async_trait(?Send)]`).
+#define COTRAIT_LOCAL_INTERFACE(Name, ...)                                                         \
+    COTRAIT_DETAIL_INTERFACE(Name, ::cotrait::async_interface, ::cotrait::local_task, __VA_ARGS__)
+/// Like COTRAIT_INTERFACE_EXTENDS, with thread-affine `cotrait::local_task` methods.
+#define COTRAIT_LOCAL_INTERFACE_EXTENDS(Name, Base, ...)                                           \
+    COTRAIT_DETAIL_INTERFACE(Name, Base, ::cotrait::local_task, __VA_ARGS__)
+
+// Short spellings, unless the user opts out (e.g. because another library uses these names).
+#if !defined(COTRAIT_NO_SHORT_MACROS)
+/// Alias of COTRAIT_INTERFACE.
+#define ASYNC_INTERFACE(...) COTRAIT_INTERFACE(__VA_ARGS__)
+/// Alias of COTRAIT_INTERFACE_EXTENDS.
+#define ASYNC_INTERFACE_EXTENDS(...) COTRAIT_INTERFACE_EXTENDS(__VA_ARGS__)
+/// Alias of COTRAIT_LOCAL_INTERFACE.
+#define ASYNC_LOCAL_INTERFACE(...) COTRAIT_LOCAL_INTERFACE(__VA_ARGS__)
+/// Alias of COTRAIT_LOCAL_INTERFACE_EXTENDS.
+#define ASYNC_LOCAL_INTERFACE_EXTENDS(...) COTRAIT_LOCAL_INTERFACE_EXTENDS(__VA_ARGS__)
+#endif
