@@ -2,11 +2,12 @@
 # examples/ and bench/ have been added):
 #
 #   1. runs every example   (targets registered in the global property COTRAIT_EXAMPLE_TARGETS)
-#   2. runs every benchmark (global property COTRAIT_BENCH_TARGETS) with
-#        --benchmark_out=<builddir>/bench-results/<name>.json --benchmark_out_format=json
-#        [--benchmark_min_time=0.01 if COTRAIT_BENCH_QUICK] ${COTRAIT_BENCH_ARGS}
-#   3. runs `python3 bench/report.py <builddir>/bench-results` if bench/report.py existed at
-#      configure time (re-run cmake after adding it).
+#   2. runs every benchmark (global property COTRAIT_BENCH_TARGETS) through bench/run.py, which
+#      pins to one CPU (taskset), repeats, reruns the allocation suite's new_delete rows with
+#      mimalloc/jemalloc/tcmalloc preloaded, and writes <builddir>/bench-results/*.json
+#      ([--quick] if COTRAIT_BENCH_QUICK; ${COTRAIT_BENCH_ARGS} go to every benchmark binary)
+#   3. runs `python3 bench/report.py <builddir>/bench-results`, which writes report.md and the
+#      PNG plots into that folder and prints where.
 #
 # <builddir>/bench-results is emptied at the start of every run so that results of renamed or
 # removed benchmarks never reach the report.
@@ -14,15 +15,6 @@
 option(COTRAIT_BENCH_QUICK "cotrait_run_main: run benchmarks briefly (smoke run, not numbers)" OFF)
 set(COTRAIT_BENCH_ARGS "" CACHE STRING
     "cotrait_run_main: extra arguments (;-list) for every benchmark binary, after the defaults")
-
-set(_cotrait_bench_args "")
-if(COTRAIT_BENCH_QUICK)
-    # libbenchmark 1.7.x syntax: a plain number of seconds (1.8 also accepts "0.01s").
-    list(APPEND _cotrait_bench_args "--benchmark_min_time=0.01")
-endif()
-# Appended after the defaults: for a repeated flag Google Benchmark keeps the last value, so
-# COTRAIT_BENCH_ARGS can override the quick default.
-list(APPEND _cotrait_bench_args ${COTRAIT_BENCH_ARGS})
 
 set(COTRAIT_BENCH_RESULTS_DIR "${PROJECT_BINARY_DIR}/bench-results")
 get_property(_cotrait_examples GLOBAL PROPERTY COTRAIT_EXAMPLE_TARGETS)
@@ -35,23 +27,13 @@ foreach(_t IN LISTS _cotrait_examples)
          COMMAND "$<TARGET_FILE:${_t}>")
 endforeach()
 
-list(APPEND _cotrait_cmds
-     COMMAND "${CMAKE_COMMAND}" -E rm -rf "${COTRAIT_BENCH_RESULTS_DIR}"
-     COMMAND "${CMAKE_COMMAND}" -E make_directory "${COTRAIT_BENCH_RESULTS_DIR}")
-foreach(_t IN LISTS _cotrait_benches)
-    list(APPEND _cotrait_cmds
-         COMMAND "${CMAKE_COMMAND}" -E echo "== benchmark ${_t}"
-         COMMAND "$<TARGET_FILE:${_t}>"
-                 "--benchmark_out=${COTRAIT_BENCH_RESULTS_DIR}/${_t}.json"
-                 "--benchmark_out_format=json"
-                 ${_cotrait_bench_args})
-endforeach()
-
+set(_cotrait_runner "${PROJECT_SOURCE_DIR}/bench/run.py")
 set(_cotrait_report "${PROJECT_SOURCE_DIR}/bench/report.py")
-if(EXISTS "${_cotrait_report}")
-    # The report may plot with matplotlib. The python3 first on PATH (e.g. a pyenv shim) does not
-    # necessarily have it while Debian's /usr/bin/python3 (python3-matplotlib) does, so prefer
-    # the first interpreter that can import matplotlib. Override with -DCOTRAIT_PYTHON=...
+if(_cotrait_benches)
+    # The runner and the report need Python; the report plots with matplotlib. The python3 first
+    # on PATH (e.g. a pyenv shim) does not necessarily have it while Debian's /usr/bin/python3
+    # (python3-matplotlib) does, so prefer the first interpreter that can import matplotlib.
+    # Override with -DCOTRAIT_PYTHON=...
     if(NOT COTRAIT_PYTHON)
         find_program(_cotrait_path_python NAMES python3 python)
         set(_cotrait_python_found "")
@@ -69,15 +51,32 @@ if(EXISTS "${_cotrait_report}")
             endif()
         endforeach()
         if(NOT _cotrait_python_found)
-            message(FATAL_ERROR "bench/report.py exists but no python3 interpreter was found; "
+            message(FATAL_ERROR "the benchmarks need a python3 interpreter (bench/run.py); "
                                 "set COTRAIT_PYTHON")
         endif()
         set(COTRAIT_PYTHON "${_cotrait_python_found}" CACHE FILEPATH
-            "Python interpreter that runs bench/report.py" FORCE)
+            "Python interpreter that runs bench/run.py and bench/report.py" FORCE)
         unset(_cotrait_path_python CACHE)
     endif()
-    message(STATUS "cotrait: cotrait_run_main will run bench/report.py with ${COTRAIT_PYTHON}")
+    message(STATUS "cotrait: cotrait_run_main runs the benchmarks with ${COTRAIT_PYTHON}")
+
+    set(_cotrait_bench_files "")
+    foreach(_t IN LISTS _cotrait_benches)
+        list(APPEND _cotrait_bench_files "$<TARGET_FILE:${_t}>")
+    endforeach()
+    string(TOUPPER "${CMAKE_BUILD_TYPE}" _cotrait_bt)
+    set(_cotrait_runner_opts
+        --compiler "${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}"
+        --flags "${CMAKE_CXX_FLAGS} ${CMAKE_CXX_FLAGS_${_cotrait_bt}} -std=c++20")
+    if(COTRAIT_BENCH_QUICK)
+        list(APPEND _cotrait_runner_opts "--quick")
+    endif()
     list(APPEND _cotrait_cmds
+         COMMAND "${CMAKE_COMMAND}" -E rm -rf "${COTRAIT_BENCH_RESULTS_DIR}"
+         COMMAND "${CMAKE_COMMAND}" -E make_directory "${COTRAIT_BENCH_RESULTS_DIR}"
+         COMMAND "${COTRAIT_PYTHON}" "${_cotrait_runner}"
+                 --results "${COTRAIT_BENCH_RESULTS_DIR}" ${_cotrait_runner_opts}
+                 ${_cotrait_bench_files} -- ${COTRAIT_BENCH_ARGS}
          COMMAND "${CMAKE_COMMAND}" -E echo "== report"
          COMMAND "${COTRAIT_PYTHON}" "${_cotrait_report}" "${COTRAIT_BENCH_RESULTS_DIR}")
 endif()

@@ -1,0 +1,387 @@
+// The allocation benchmark suite: what one async call through cotrait costs, by dispatch and by
+// frame allocator, and how that grows with captured state, call depth, threads, mixed workloads,
+// system allocators and real I/O. See docs/benchmarks.md for how to read the results.
+//
+// Benchmark names are <family>/<dispatch>/<allocator>[/<parameter>]; bench/report.py reads them.
+// Every row carries exact per-call counters: allocs/call, frees/call and bytes/call of the global
+// operator new (replaced in this executable, support/alloc_counters.cpp), and frame_bytes and
+// frames/call measured once per row with a counting resource.
+#include "support/bench_support.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <memory_resource>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+using benchmark::State;
+using cotrait::boxed_task;
+
+// ---- Allocators ---------------------------------------------------------------------------------
+
+// A frame allocator choice for code that picks it at run time (boxed_task, static_task with the
+// default policy): nullptr means "no scope", i.e. the library default (recycling).
+struct runtime_alloc {
+    const char* name;
+    std::function<std::pmr::memory_resource*()> resource;
+};
+
+std::pmr::memory_resource* pool_resource() {
+    // One pool per thread, as such a pool is not thread-safe; it lives as long as the thread.
+    thread_local std::pmr::unsynchronized_pool_resource pool;
+    return &pool;
+}
+
+const std::vector<runtime_alloc>& runtime_allocs() {
+    static const std::vector<runtime_alloc> allocs = {
+        {"new_delete", [] { return cotrait::new_delete_resource(); }},
+        {"recycling", []() -> std::pmr::memory_resource* { return nullptr; }},
+        {"pmr_pool", [] { return pool_resource(); }},
+    };
+    return allocs;
+}
+
+// Runs `body` with frames from `r` (nullptr: the default). Every coroutine here runs
+// synchronously on this thread, so the scope never outlives a resumption elsewhere.
+template <class Body>
+void with_resource(std::pmr::memory_resource* r, Body body) {
+    if (r == nullptr) {
+        body();
+    } else {
+        cotrait::frame_allocator_scope scope(*r);
+        body();
+    }
+}
+
+// Per call, the same in every thread: kAvgThreads undoes Google Benchmark's sum over threads.
+void set_frame_counters(State& st, const bench::frame_probe& p) {
+    using benchmark::Counter;
+    st.counters["frame_bytes"] = Counter(static_cast<double>(p.bytes), Counter::kAvgThreads);
+    st.counters["frames/call"] = Counter(static_cast<double>(p.frames), Counter::kAvgThreads);
+}
+
+template <class Make>
+void run_async(State& st, std::pmr::memory_resource* r, const bench::frame_probe& probe,
+               Make make) {
+    with_resource(r, [&] { cotrait::sync_wait(bench::drive(st, make)); });
+    set_frame_counters(st, probe);
+}
+
+std::string name(const char* family, const char* dispatch, const char* alloc,
+                 const std::string& param = {}) {
+    std::string n = std::string(family) + "/" + dispatch + "/" + alloc;
+    if (!param.empty()) {
+        n += "/" + param;
+    }
+    return n;
+}
+
+// ---- Family: dispatch x allocator ----------------------------------------------------------
+
+void register_matrix() {
+    benchmark::RegisterBenchmark("matrix/sync_inline/-", [](State& st) {
+        const bench::alloc_counts before = bench::tls_counts;
+        int x = 0;
+        for (auto _ : st) {
+            benchmark::DoNotOptimize(x);
+            int r = bench::compute_inline(x);
+            benchmark::DoNotOptimize(r);
+        }
+        bench::set_alloc_counters(st, before);
+        set_frame_counters(st, {0, 0});
+    });
+    benchmark::RegisterBenchmark("matrix/sync_virtual/-", [](State& st) {
+        bench::sync_iface& obj = bench::sync_impl();
+        const bench::alloc_counts before = bench::tls_counts;
+        int x = 0;
+        for (auto _ : st) {
+            benchmark::DoNotOptimize(x);
+            int r = obj.compute(x);
+            benchmark::DoNotOptimize(r);
+        }
+        bench::set_alloc_counters(st, before);
+        set_frame_counters(st, {0, 0});
+    });
+
+    // boxed_task through a virtual method: the cotrait interface call.
+    bench::async_iface& obj = bench::async_impl();
+    auto boxed = [&obj](int x) { return obj.compute(x); };
+    const bench::frame_probe boxed_probe = bench::probe_frames(boxed);
+    for (const runtime_alloc& a : runtime_allocs()) {
+        benchmark::RegisterBenchmark(name("matrix", "boxed_virtual", a.name).c_str(),
+                                     [a, boxed, boxed_probe](State& st) {
+                                         run_async(st, a.resource(), boxed_probe, boxed);
+                                     });
+    }
+
+    // static_task called directly: the body is visible to the compiler, the allocator is a
+    // template argument where it can be (new_delete_allocator, recycling_allocator) and the
+    // run-time policy otherwise (pmr pool, through a scope).
+    static bench::static_impl simpl;
+    auto static_nd = [](int x) { return simpl.compute<cotrait::new_delete_allocator<>>(x); };
+    auto static_rc = [](int x) { return simpl.compute<cotrait::recycling_allocator<>>(x); };
+    auto static_dyn = [](int x) { return simpl.compute<cotrait::default_frame_allocator>(x); };
+    const bench::frame_probe static_probe = bench::probe_global_bytes(static_nd);
+    const bench::frame_probe static_dyn_probe = bench::probe_frames(static_dyn);
+    benchmark::RegisterBenchmark("matrix/static_direct/new_delete", [=](State& st) {
+        run_async(st, nullptr, static_probe, static_nd);
+    });
+    benchmark::RegisterBenchmark("matrix/static_direct/recycling", [=](State& st) {
+        run_async(st, nullptr, static_probe, static_rc);
+    });
+    benchmark::RegisterBenchmark("matrix/static_direct/pmr_pool", [=](State& st) {
+        run_async(st, pool_resource(), static_dyn_probe, static_dyn);
+    });
+
+    // The bare cost of what new_delete adds per call: one global operator new + delete of the
+    // boxed frame's block size, nothing else.
+    const std::size_t block = boxed_probe.bytes;
+    benchmark::RegisterBenchmark("matrix/bare_new_delete/new_delete", [block](State& st) {
+        const bench::alloc_counts before = bench::tls_counts;
+        for (auto _ : st) {
+            void* p = ::operator new(block);
+            benchmark::DoNotOptimize(p);
+#if defined(__cpp_sized_deallocation)
+            ::operator delete(p, block);
+#else
+            ::operator delete(p);
+#endif
+        }
+        bench::set_alloc_counters(st, before);
+        set_frame_counters(st, {1, block});
+    });
+}
+
+// ---- Family: captured state ------------------------------------------------------------------
+
+void register_state() {
+    for (std::size_t bytes : {0, 16, 64, 256, 1024, 4096}) {
+        bench::async_iface& obj = bench::stateful_impl(bytes);
+        auto make = [&obj](int x) { return obj.compute(x); };
+        const bench::frame_probe probe = bench::probe_frames(make);
+        for (const runtime_alloc& a : runtime_allocs()) {
+            if (std::string(a.name) == "pmr_pool") {
+                continue;
+            }
+            benchmark::RegisterBenchmark(
+                name("state", "boxed_virtual", a.name, std::to_string(bytes)).c_str(),
+                [a, make, probe](State& st) { run_async(st, a.resource(), probe, make); });
+        }
+    }
+}
+
+// ---- Family: call depth ----------------------------------------------------------------------
+
+void register_depth() {
+    for (int depth : {1, 2, 4, 8, 16, 64}) {
+        bench::async_chain& chain = bench::chain_impl();
+        auto make = [&chain, depth](int x) { return chain.call(depth, x); };
+        const bench::frame_probe probe = bench::probe_frames(make);
+        for (const runtime_alloc& a : runtime_allocs()) {
+            if (std::string(a.name) == "pmr_pool") {
+                continue;
+            }
+            benchmark::RegisterBenchmark(
+                name("depth", "boxed_virtual", a.name, std::to_string(depth)).c_str(),
+                [a, make, probe](State& st) { run_async(st, a.resource(), probe, make); });
+        }
+    }
+}
+
+// ---- Family: threads -------------------------------------------------------------------------
+
+void register_threads() {
+    bench::async_iface& obj = bench::async_impl();
+    auto make = [&obj](int x) { return obj.compute(x); };
+    const bench::frame_probe probe = bench::probe_frames(make);
+    for (const runtime_alloc& a : runtime_allocs()) {
+        if (std::string(a.name) == "pmr_pool") {
+            continue;
+        }
+        // Google Benchmark reports wall time divided by the iterations of all threads; the
+        // report multiplies by the thread count to get each thread's time per call.
+        benchmark::RegisterBenchmark(
+            name("threads", "boxed_virtual", a.name).c_str(),
+            [a, make, probe](State& st) { run_async(st, a.resource(), probe, make); })
+            ->Threads(1)
+            ->Threads(2)
+            ->UseRealTime();
+    }
+}
+
+// ---- Family: I/O-bound calls -----------------------------------------------------------------
+
+void register_io() {
+    benchmark::RegisterBenchmark("io/sync_virtual/-", [](State& st) {
+        bench::event_loop loop;
+        bench::sync_io_iface& obj = bench::sync_io_impl();
+        const bench::alloc_counts before = bench::tls_counts;
+        int x = 0;
+        for (auto _ : st) {
+            benchmark::DoNotOptimize(x);
+            int r = obj.call(loop, x);
+            benchmark::DoNotOptimize(r);
+        }
+        bench::set_alloc_counters(st, before);
+        set_frame_counters(st, {0, 0});
+    });
+    for (const runtime_alloc& a : runtime_allocs()) {
+        if (std::string(a.name) == "pmr_pool") {
+            continue;
+        }
+        benchmark::RegisterBenchmark(name("io", "boxed_virtual", a.name).c_str(), [a](State& st) {
+            bench::event_loop loop;
+            bench::async_io_iface& obj = bench::async_io_impl();
+            auto make = [&obj, &loop](int x) { return obj.call(loop, x); };
+            with_resource(a.resource(), [&] {
+                // The root and the driver run on this thread, resumed by loop.run().
+                bench::root_task root = bench::start_root(bench::drive(st, make));
+                loop.run();
+                if (!root.done()) {
+                    std::fputs("bench: io driver did not finish\n", stderr);
+                    std::abort();
+                }
+            });
+            // The frame of one call, from a counting resource: created (lazily, so only its own
+            // frame exists) and destroyed without running, since running needs the loop.
+            bench::counting_resource counter(cotrait::new_delete_resource());
+            {
+                cotrait::frame_allocator_scope scope(counter);
+                boxed_task<int> t = obj.call(loop, 1);
+            }
+            set_frame_counters(st, {counter.allocs, counter.bytes});
+        });
+    }
+}
+
+// ---- Family: fragmentation / memory ----------------------------------------------------------
+
+long read_status_kib(const char* key) {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    const std::string k = std::string(key) + ":";
+    while (std::getline(f, line)) {
+        if (line.rfind(k, 0) == 0) {
+            return std::strtol(line.c_str() + k.size(), nullptr, 10);
+        }
+    }
+    return -1;
+}
+
+// Resets the peak-RSS high-water mark (Linux >= 4.0); false if the kernel refused.
+bool reset_peak_rss() {
+    std::ofstream f("/proc/self/clear_refs");
+    f << "5";
+    f.flush();
+    return static_cast<bool>(f);
+}
+
+std::uint64_t calls_for_memory_family() {
+    if (const char* env = std::getenv("COTRAIT_BENCH_MEMORY_CALLS")) {
+        return std::strtoull(env, nullptr, 10);
+    }
+    return 10'000'000;
+}
+
+// Mixed frame sizes, and one call in eight kept alive (created, not yet awaited) in a table of
+// 1024 slots until a later call evicts it: frames of five sizes are freed out of order.
+cotrait::static_task<std::uint64_t, cotrait::recycling_allocator<>>
+fragmenting_workload(std::uint64_t calls, std::vector<boxed_task<int>>& kept) {
+    static constexpr std::size_t sizes[] = {0, 160, 512, 2000, 64};
+    bench::async_iface* impls[5];
+    for (std::size_t i = 0; i < 5; ++i) {
+        impls[i] = &bench::stateful_impl(sizes[i]);
+    }
+    std::uint64_t rng = 0x9E3779B97F4A7C15ULL;
+    std::uint64_t sum = 0;
+    for (std::uint64_t i = 0; i < calls; ++i) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        boxed_task<int> t = impls[rng % 5]->compute(static_cast<int>(i));
+        if ((rng >> 8) % 8 == 0) {
+            boxed_task<int>& slot = kept[(rng >> 16) % kept.size()];
+            if (slot.valid()) {
+                sum += static_cast<std::uint64_t>(co_await slot);
+            }
+            slot = std::move(t);
+        } else {
+            sum += static_cast<std::uint64_t>(co_await t);
+        }
+    }
+    for (boxed_task<int>& slot : kept) {
+        if (slot.valid()) {
+            sum += static_cast<std::uint64_t>(co_await slot);
+        }
+        slot = {};
+    }
+    co_return sum;
+}
+
+void register_memory() {
+    for (const runtime_alloc& a : runtime_allocs()) {
+        benchmark::RegisterBenchmark(name("memory", "boxed_virtual", a.name).c_str(), [a](State&
+                                                                                              st) {
+            const std::uint64_t calls = calls_for_memory_family();
+            std::vector<boxed_task<int>> kept(1024);
+            std::pmr::memory_resource* r = a.resource();
+            const bool reset = reset_peak_rss();
+            const long rss_before = read_status_kib("VmRSS");
+            bench::track_live_bytes(true);
+            const bench::alloc_counts before = bench::tls_counts;
+            const auto t0 = std::chrono::steady_clock::now();
+            for (auto _ : st) {
+                with_resource(r, [&] {
+                    benchmark::DoNotOptimize(cotrait::sync_wait(fragmenting_workload(calls, kept)));
+                });
+            }
+            const auto t1 = std::chrono::steady_clock::now();
+            const bench::alloc_counts after = bench::tls_counts;
+            bench::track_live_bytes(false);
+            const long hwm = read_status_kib("VmHWM");
+            const double n = static_cast<double>(calls);
+            st.counters["calls"] = n;
+            st.counters["ns/call"] = std::chrono::duration<double, std::nano>(t1 - t0).count() / n;
+            st.counters["allocs/call"] = static_cast<double>(after.allocs - before.allocs) / n;
+            st.counters["frees/call"] = static_cast<double>(after.frees - before.frees) / n;
+            st.counters["bytes/call"] = static_cast<double>(after.bytes - before.bytes) / n;
+            st.counters["peak_heap_live_bytes"] = static_cast<double>(after.peak);
+            st.counters["peak_rss_kib"] = static_cast<double>(hwm);
+            st.counters["peak_rss_growth_kib"] = static_cast<double>(reset ? hwm - rss_before : -1);
+            // What the allocator keeps from the global heap after the run (caches, pools).
+            st.counters["retained_heap_bytes"] = static_cast<double>(after.live);
+        })->Iterations(1);
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+        return 1;
+    }
+    register_matrix();
+    register_state();
+    register_depth();
+    register_threads();
+    register_io();
+    register_memory();
+    benchmark::AddCustomContext("cotrait_compiler",
+#if defined(__clang__)
+                                "clang " __clang_version__
+#else
+                                "gcc " __VERSION__
+#endif
+    );
+    benchmark::AddCustomContext("cotrait_malloc", bench::malloc_in_use());
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

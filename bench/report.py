@@ -1,0 +1,551 @@
+#!/usr/bin/env python3
+"""Turns the Google Benchmark JSON files of a cotrait benchmark run into a report.
+
+    report.py RESULTS_DIR
+
+Reads RESULTS_DIR/*.json (written by bench/run.py) and writes, into the same folder:
+
+    report.md                 markdown tables: per-call time and its ratio to the sync virtual call
+                              of the same run, allocations, bytes and frame bytes per call, the
+                              performance targets met or missed, and every other benchmark found
+    dispatch_allocator.png    ns/call by dispatch x allocator
+    state.png                 ns/call and bytes/call vs bytes captured across a suspension
+    depth.png                 ns/call vs depth of nested async calls
+
+Times are medians over the repetitions of a row (real time). Only matplotlib is needed (Debian:
+python3-matplotlib); without it the tables are still written and the plots are skipped.
+"""
+
+import glob
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+
+UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+DISPATCH_ORDER = ["sync_inline", "sync_virtual", "static_direct", "static_adapter",
+                  "static_macro", "boxed_virtual", "boxed_macro", "bare_new_delete"]
+ALLOC_ORDER = ["-", "new_delete", "new_delete+mimalloc", "new_delete+jemalloc",
+               "new_delete+tcmalloc", "recycling", "arena", "pmr_pool", "inline_storage"]
+DISPATCH_TEXT = {
+    "sync_inline": "sync inline call",
+    "sync_virtual": "sync virtual call (the floor)",
+    "static_direct": "static_task, direct call",
+    "static_adapter": "static_task through the adapter",
+    "static_macro": "static_task, interface macro",
+    "boxed_virtual": "boxed_task through a virtual method",
+    "boxed_macro": "boxed_task, interface macro",
+    "bare_new_delete": "bare operator new + delete of the frame block",
+}
+DECORATIONS = re.compile(r"^(real_time|manual_time|threads:\d+|iterations:\d+|repeats:\d+|"
+                         r"min_time:.*|process_time)$")
+
+
+def order_key(order, value):
+    return (order.index(value), value) if value in order else (len(order), value)
+
+
+class Row:
+    """One benchmark (all repetitions) of one run file."""
+
+    def __init__(self, run, name, threads):
+        self.run = run
+        self.name = name
+        self.threads = threads
+        parts = [p for p in name.split("/") if not DECORATIONS.match(p)]
+        self.family = parts[0] if parts else name
+        self.dispatch = parts[1] if len(parts) > 1 else ""
+        self.alloc = parts[2] if len(parts) > 2 else ""
+        self.param = parts[3] if len(parts) > 3 else ""
+        self.real = []
+        self.cpu = []
+        self.counters = {}
+
+    def add(self, entry):
+        unit = UNIT_NS.get(entry.get("time_unit", "ns"), 1.0)
+        self.real.append(entry["real_time"] * unit)
+        self.cpu.append(entry["cpu_time"] * unit)
+        skip = {"name", "run_name", "run_type", "family_index", "per_family_instance_index",
+                "repetitions", "repetition_index", "threads", "iterations", "real_time",
+                "cpu_time", "time_unit", "aggregate_name", "aggregate_unit", "label",
+                "error_occurred", "error_message"}
+        for k, v in entry.items():
+            if k not in skip and isinstance(v, (int, float)):
+                self.counters.setdefault(k, []).append(float(v))
+
+    @property
+    def uses_real_time(self):
+        return self.family == "io"
+
+    @property
+    def ns(self):
+        """Median time per call. CPU time of the calling thread(s), so that time taken from the
+        benchmark by other processes on a shared machine does not count; multi-threaded rows
+        report each thread's CPU time per call (Google Benchmark sums the threads' CPU times and
+        their iterations). Calls that wait for I/O use real time: the wait is the point."""
+        if self.uses_real_time:
+            return statistics.median(self.real) * self.threads
+        return statistics.median(self.cpu)
+
+    def c(self, key, default=None):
+        vals = self.counters.get(key)
+        return statistics.median(vals) if vals else default
+
+
+def load(results):
+    runs = {}
+    contexts = {}
+    for path in sorted(glob.glob(os.path.join(results, "*.json"))):
+        if os.path.basename(path) == "run-info.json":
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            print(f"report: skipping {path}: {e}", file=sys.stderr)
+            continue
+        run = os.path.splitext(os.path.basename(path))[0]
+        contexts[run] = data.get("context", {})
+        rows = {}
+        for b in data.get("benchmarks", []):
+            if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
+                continue
+            key = b.get("run_name", b["name"])
+            if key not in rows:
+                rows[key] = Row(run, key, int(b.get("threads", 1)))
+            rows[key].add(b)
+        runs[run] = list(rows.values())
+    return runs, contexts
+
+
+def fmt(v, digits=2):
+    if v is None:
+        return "-"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    if v == int(v) and abs(v) < 100:
+        return f"{int(v)}"
+    return f"{v:.{digits}f}"
+
+
+def fmt_ratio(v):
+    return "-" if v is None else f"{v:.2f}×"
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+class Report:
+    def __init__(self, results):
+        self.results = results
+        self.runs, self.contexts = load(results)
+        info_path = os.path.join(results, "run-info.json")
+        self.info = {}
+        if os.path.exists(info_path):
+            with open(info_path, encoding="utf-8") as f:
+                self.info = json.load(f)
+        self.main = self.runs.get("bench_alloc", [])
+        self.floor = self.find(self.main, "matrix", "sync_virtual")
+
+    @staticmethod
+    def find(rows, family, dispatch, alloc=None, param=None, threads=None):
+        for r in rows:
+            if (r.family == family and r.dispatch == dispatch and
+                    (alloc is None or r.alloc == alloc) and (param is None or r.param == param) and
+                    (threads is None or r.threads == threads)):
+                return r
+        return None
+
+    def ratio(self, row, floor=None):
+        floor = floor or self.floor
+        if floor is None or floor.ns <= 0:
+            return None
+        return row.ns / floor.ns
+
+    # ---- rows of the dispatch x allocator matrix, preloaded mallocs merged in -------------------
+    def matrix_rows(self):
+        rows = []
+        for r in self.main:
+            if r.family == "matrix":
+                rows.append((r.dispatch, r.alloc, r, self.floor))
+        for run, rs in sorted(self.runs.items()):
+            m = re.match(r"^bench_alloc\.(mimalloc|jemalloc|tcmalloc)$", run)
+            if not m:
+                continue
+            floor = self.find(rs, "matrix", "sync_virtual")
+            for r in rs:
+                if r.family == "matrix" and r.dispatch != "sync_virtual":
+                    rows.append((r.dispatch, f"{r.alloc}+{m.group(1)}", r, floor))
+        rows.sort(key=lambda t: (order_key(DISPATCH_ORDER, t[0]), order_key(ALLOC_ORDER, t[1])))
+        return rows
+
+    def context_lines(self):
+        ctx = self.contexts.get("bench_alloc") or next(iter(self.contexts.values()), {})
+        lines = [
+            f"- CPU: {cpu_model()}, {ctx.get('num_cpus', '?')} CPUs, "
+            f"{ctx.get('mhz_per_cpu', '?')} MHz (as reported), load average at start "
+            f"{', '.join(f'{x:.2f}' for x in ctx.get('load_avg', []))}",
+            f"- compiler: {ctx.get('cotrait_compiler', self.info.get('compiler', '?'))}",
+        ]
+        if self.info.get("flags"):
+            lines.append(f"- flags: `{self.info['flags']}`")
+        lines.append(f"- date: {ctx.get('date', '?')}")
+        if self.info.get("pinning"):
+            lines.append(f"- {self.info['pinning']}; threads family not pinned")
+        if self.info.get("quick"):
+            lines.append("- **quick run** (CI smoke test): one short repetition per row; "
+                         "do not read these numbers")
+        else:
+            reps = self.info.get("repetitions")
+            lines.append(f"- times: median of {reps or 'the'} repetitions per row "
+                         "(randomly interleaved); CPU time of the calling thread (real time for "
+                         "the I/O rows)")
+        return lines
+
+    def section_matrix(self):
+        out = ["## Dispatch × allocator", "",
+               "Each row: one call (create the task, `co_await` it from a coroutine, destroy it). "
+               "`× floor` is the time divided by the sync virtual call of the same run; "
+               "allocs, frees and bytes are global `operator new`/`delete` calls per call, "
+               "counted exactly; frame bytes is what the call's frame(s) request from their "
+               "allocator (frame + 16-byte allocation record where the allocator is chosen at "
+               "run time).", ""]
+        rows = []
+        for dispatch, alloc, r, floor in self.matrix_rows():
+            rows.append([DISPATCH_TEXT.get(dispatch, dispatch), alloc, fmt(r.ns),
+                         fmt_ratio(self.ratio(r, floor)), fmt(r.c("allocs/call")),
+                         fmt(r.c("frees/call")), fmt(r.c("bytes/call")), fmt(r.c("frame_bytes"))])
+        out.append(table(["dispatch", "allocator", "ns/call", "× floor", "allocs/call",
+                          "frees/call", "bytes/call", "frame bytes"], rows))
+        return out
+
+    def section_param(self, family, title, text, param_name):
+        rows = [r for r in self.main if r.family == family]
+        if not rows:
+            return []
+        rows.sort(key=lambda r: (order_key(ALLOC_ORDER, r.alloc), float(r.param or 0)))
+        body = []
+        for r in rows:
+            extra = []
+            if family == "depth":
+                d = float(r.param or 1)
+                extra = [fmt(r.ns / d)]
+            body.append([r.alloc, r.param, fmt(r.ns), fmt_ratio(self.ratio(r)),
+                         fmt(r.c("allocs/call")), fmt(r.c("bytes/call")),
+                         fmt(r.c("frames/call")), fmt(r.c("frame_bytes"))] + extra)
+        header = ["allocator", param_name, "ns/call", "× floor", "allocs/call", "bytes/call",
+                  "frames/call", "frame bytes"] + (["ns/level"] if family == "depth" else [])
+        return ["", f"## {title}", "", text, "", table(header, body)]
+
+    def section_threads(self):
+        rows = self.runs.get("bench_alloc.threads", [])
+        if not rows:
+            return []
+        body = []
+        for r in sorted(rows, key=lambda r: (order_key(ALLOC_ORDER, r.alloc), r.threads)):
+            one = self.find(rows, "threads", r.dispatch, r.alloc, threads=1)
+            body.append([r.alloc, r.threads, fmt(r.ns),
+                         fmt_ratio(r.ns / one.ns if one else None), fmt(r.c("allocs/call"))])
+        return ["", "## Threads", "",
+                "boxed_task through a virtual method on 1 and 2 threads at once (not pinned). "
+                "ns/call is each thread's CPU time per call; `× 1 thread` compares it with the same "
+                "allocator on one thread (1.00× = no contention).", "",
+                table(["allocator", "threads", "ns/call per thread", "× 1 thread",
+                       "allocs/call"], body)]
+
+    def section_io(self):
+        rows = [r for r in self.main if r.family == "io"]
+        if not rows:
+            return []
+        sync = self.find(rows, "io", "sync_virtual")
+        body = []
+        for r in sorted(rows, key=lambda r: (order_key(DISPATCH_ORDER, r.dispatch),
+                                             order_key(ALLOC_ORDER, r.alloc))):
+            share = None
+            if sync and r is not sync and r.ns > 0:
+                share = (r.ns - sync.ns) / r.ns * 100
+            what = ("sync virtual call doing the round trip" if r.dispatch == "sync_virtual"
+                    else DISPATCH_TEXT.get(r.dispatch, r.dispatch))
+            body.append([what, r.alloc, fmt(r.ns),
+                         "-" if share is None else f"{share:+.1f} %",
+                         fmt(r.c("allocs/call"))])
+        return ["", "## I/O-bound calls", "",
+                "A call that really waits: an eventfd write, `epoll_wait` in a one-descriptor "
+                "event loop, a read, then the coroutine is resumed. `overhead` is the extra time "
+                "of the async call over the same round trip done synchronously, as a share of "
+                "the async call (within noise when it is near zero, and it can be negative).", "",
+                table(["call", "allocator", "ns/call", "overhead", "allocs/call"], body)]
+
+    def section_memory(self):
+        rows = []
+        for run, rs in sorted(self.runs.items()):
+            if run.startswith("bench_alloc.memory-"):
+                rows += [r for r in rs if r.family == "memory"]
+        if not rows:
+            return []
+        body = []
+        for r in sorted(rows, key=lambda r: order_key(ALLOC_ORDER, r.alloc)):
+            growth = r.c("peak_rss_growth_kib")
+            body.append([r.alloc, fmt(r.c("calls")), fmt(r.c("ns/call")), f"{r.c('allocs/call'):.4f}",
+                         fmt((r.c("peak_heap_live_bytes") or 0) / 1024, 0),
+                         fmt((r.c("retained_heap_bytes") or 0) / 1024, 0),
+                         "-" if growth is None or growth < 0 else fmt(growth, 0),
+                         fmt(r.c("peak_rss_kib"), 0)])
+        return ["", "## Fragmentation and memory", "",
+                "Mixed frame sizes (5 implementations holding 0 to 2000 bytes), one call in "
+                "eight kept alive, not yet awaited, in a 1024-slot table until a later call "
+                "evicts it, so frames are freed out of order. One process per allocator. "
+                "Heap live is what the global heap has handed out and not taken back "
+                "(malloc_usable_size), including what the allocator caches; retained is what is "
+                "still out after the run; peak RSS growth is the high-water mark of resident "
+                "memory during the run over the resident memory before it.", "",
+                table(["allocator", "calls", "ns/call", "allocs/call", "peak heap live KiB",
+                       "retained KiB", "peak RSS growth KiB", "peak RSS KiB"], body)]
+
+    def section_others(self):
+        out = []
+        for run, rows in sorted(self.runs.items()):
+            if run.startswith("bench_alloc"):
+                continue
+            keys = sorted({k for r in rows for k in r.counters})
+            body = [[r.name, fmt(r.ns)] + [fmt(r.c(k)) for k in keys] for r in rows]
+            out += ["", f"## Other benchmarks: {run}", "",
+                    table(["benchmark", "ns/iteration"] + keys, body)]
+        return out
+
+    # ---- targets ------------------------------------------------------------------------------
+    def targets(self):
+        ctx = self.contexts.get("bench_alloc", {})
+        clang = ctx.get("cotrait_compiler", "").startswith("clang")
+        m = lambda d, a: self.find(self.main, "matrix", d, a)  # noqa: E731
+        out = []
+
+        def add(target, measured, ok):
+            verdict = "n/a" if ok is None else ("met" if ok else "**missed**")
+            out.append([target, measured, verdict])
+
+        boxed = m("boxed_virtual", "recycling")
+        limit = 3.5 if clang else 4.5
+        if boxed and self.floor:
+            ratio = self.ratio(boxed)
+            allocs = boxed.c("allocs/call")
+            add(f"boxed via virtual, default allocator ≤ {limit}× sync virtual "
+                f"({'Clang 19' if clang else 'GCC 12'}), 0 global allocs/call",
+                f"{fmt(boxed.ns)} ns = {ratio:.2f}× {fmt(self.floor.ns)} ns; "
+                f"{fmt(allocs)} allocs/call", ratio <= limit and allocs == 0)
+        nd = m("boxed_virtual", "new_delete")
+        bare = m("bare_new_delete", "new_delete")
+        if nd:
+            a, f = nd.c("allocs/call"), nd.c("frees/call")
+            add("new_delete: exactly 1 global alloc + 1 free per call",
+                f"{fmt(a)} alloc + {fmt(f)} free per call", a == 1 and f == 1)
+        if nd and boxed and bare:
+            extra = nd.ns - boxed.ns
+            add("new_delete: extra time over default ≤ a bare operator new + delete of the "
+                "frame block",
+                f"{fmt(nd.ns)} − {fmt(boxed.ns)} = {fmt(extra)} ns vs bare {fmt(bare.ns)} ns "
+                f"({fmt(bare.c('frame_bytes'))} bytes)", extra <= bare.ns)
+        snd = m("static_direct", "new_delete")
+        if nd and snd:
+            over = nd.c("frame_bytes") - snd.c("frame_bytes")
+            add("frame overhead of the allocator machinery ≤ 16 bytes",
+                f"boxed frame block {fmt(nd.c('frame_bytes'))} B vs the same body as "
+                f"static_task<int, new_delete_allocator<>> {fmt(snd.c('frame_bytes'))} B: "
+                f"{fmt(over)} B", over <= 16)
+        d8 = self.find(self.main, "depth", "boxed_virtual", "recycling", "8")
+        if d8 and self.floor:
+            ratio = self.ratio(d8)
+            add("depth 8 through virtual methods, default allocator ≤ 25× sync virtual, "
+                "0 global allocs/call",
+                f"{fmt(d8.ns)} ns = {ratio:.1f}×; {fmt(d8.c('allocs/call'))} allocs/call",
+                ratio <= 25 and d8.c("allocs/call") == 0)
+        th = self.runs.get("bench_alloc.threads", [])
+        t1 = self.find(th, "threads", "boxed_virtual", "recycling", threads=1)
+        t2 = self.find(th, "threads", "boxed_virtual", "recycling", threads=2)
+        if t1 and t2:
+            add("2 threads, recycling: per-call time within 1.2× of 1 thread",
+                f"{fmt(t2.ns)} vs {fmt(t1.ns)} ns = {t2.ns / t1.ns:.2f}×", t2.ns <= 1.2 * t1.ns)
+        for alloc in ("recycling", "new_delete"):
+            s, b = m("static_direct", alloc), m("boxed_virtual", alloc)
+            if s and b:
+                add(f"static_task direct no slower than boxed ({alloc})",
+                    f"{fmt(s.ns)} vs {fmt(b.ns)} ns", s.ns <= b.ns)
+        if snd:
+            elided = snd.c("allocs/call") < 1
+            add("HALO (frame elision) of a static_task awaited in a coroutine",
+                f"static_task<int, new_delete_allocator<>>: {fmt(snd.c('allocs/call'))} "
+                f"allocs/call ({'elided' if elided else 'not elided'})", None)
+        return out
+
+    def write(self):
+        md = ["# cotrait benchmark report", ""] + self.context_lines() + [""]
+        if not self.main:
+            md.append("No bench_alloc results found.")
+        else:
+            tgt = self.targets()
+            md += ["## Targets", "",
+                   "Reported, not asserted: one run on a shared machine. See docs/benchmarks.md.",
+                   "", table(["target", "measured", "verdict"], tgt), ""]
+            md += self.section_matrix()
+            md += self.section_param(
+                "state", "Captured state",
+                "bytes held across a suspension point in a boxed_task called through a virtual "
+                "method; frame bytes grow with them. Blocks over the recycling limit "
+                "(COTRAIT_RECYCLING_MAX_BLOCK, 4096 bytes with the record) go to the global heap.",
+                "state bytes")
+            md += self.section_param(
+                "depth", "Call depth",
+                "a call that awaits itself through the interface `depth` − 1 times: `depth` "
+                "frames and virtual calls per call.", "depth")
+            md += self.section_threads()
+            md += self.section_io()
+            md += self.section_memory()
+        md += self.section_others()
+        path = os.path.join(self.results, "report.md")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(md) + "\n")
+        print(f"report: wrote {path}")
+        return path
+
+    # ---- plots --------------------------------------------------------------------------------
+    def plots(self):
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            print("report: matplotlib not found (Debian: python3-matplotlib): no plots")
+            return []
+        if not self.main:
+            return []
+        ctx = self.contexts.get("bench_alloc", {})
+        subtitle = f"{ctx.get('cotrait_compiler', '')}, {cpu_model()}"
+        written = []
+
+        # ns/call by dispatch x allocator
+        rows = self.matrix_rows()
+        dispatches = sorted({d for d, _, _, _ in rows}, key=lambda d: order_key(DISPATCH_ORDER, d))
+        allocs = sorted({a for _, a, _, _ in rows}, key=lambda a: order_key(ALLOC_ORDER, a))
+        fig, ax = plt.subplots(figsize=(11, 5.5))
+        cmap = plt.get_cmap("tab10")
+        colour = {a: cmap(j % 10) for j, a in enumerate(allocs)}
+        width = 0.8 / max(1, max(sum(1 for t in rows if t[0] == d) for d in dispatches))
+        seen = set()
+        for i, d in enumerate(dispatches):
+            group = [t for t in rows if t[0] == d]
+            group.sort(key=lambda t: order_key(ALLOC_ORDER, t[1]))
+            start = i - width * len(group) / 2
+            for j, (_, a, r, _) in enumerate(group):
+                bars = ax.bar(start + width * (j + 0.5), r.ns, width, color=colour[a],
+                              label=None if a in seen else ("no frame" if a == "-" else a))
+                seen.add(a)
+                ax.bar_label(bars, labels=[f"{r.ns:.1f}"], fontsize=7, padding=1)
+        if self.floor:
+            ax.axhline(self.floor.ns, color="grey", linestyle=":", linewidth=1,
+                       label=f"sync virtual = {self.floor.ns:.1f} ns")
+        ax.set_xticks(range(len(dispatches)))
+        ax.set_xticklabels([DISPATCH_TEXT.get(d, d).replace(" (the floor)", "")
+                            .replace(" through ", "\nthrough ").replace(" of the", "\nof the")
+                            for d in dispatches], fontsize=8)
+        ax.set_ylabel("ns per call (median)")
+        ax.set_title(f"cotrait: one async call by dispatch × frame allocator\n{subtitle}",
+                     fontsize=10)
+        ax.legend(fontsize=8, ncol=2)
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        written.append(self.save(fig, "dispatch_allocator.png"))
+        plt.close(fig)
+
+        # captured state
+        st = [r for r in self.main if r.family == "state"]
+        if st:
+            fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5))
+            for a in sorted({r.alloc for r in st}, key=lambda a: order_key(ALLOC_ORDER, a)):
+                rs = sorted((r for r in st if r.alloc == a), key=lambda r: float(r.param))
+                xs = [max(float(r.param), 1) for r in rs]
+                a1.plot(xs, [r.ns for r in rs], marker="o", label=a)
+                a2.plot(xs, [r.c("bytes/call") for r in rs], marker="o",
+                        label=f"{a}: global heap bytes/call")
+            rs = sorted((r for r in st if r.alloc == "recycling"), key=lambda r: float(r.param))
+            if rs:
+                a2.plot([max(float(r.param), 1) for r in rs], [r.c("frame_bytes") for r in rs],
+                        linestyle="--", color="black", label="frame bytes")
+            for ax in (a1, a2):
+                ax.set_xscale("log", base=2)
+                ax.set_xlabel("bytes held across a suspension (0 plotted at 1)")
+                ax.grid(alpha=0.3)
+                ax.legend(fontsize=8)
+            a1.set_ylabel("ns per call (median)")
+            a2.set_ylabel("bytes per call")
+            a2.set_yscale("symlog", linthresh=16)
+            fig.suptitle(f"cotrait: captured state, boxed_task via virtual\n{subtitle}",
+                         fontsize=10)
+            fig.tight_layout()
+            written.append(self.save(fig, "state.png"))
+            plt.close(fig)
+
+        # depth
+        dp = [r for r in self.main if r.family == "depth"]
+        if dp:
+            fig, ax = plt.subplots(figsize=(7.5, 4.5))
+            for a in sorted({r.alloc for r in dp}, key=lambda a: order_key(ALLOC_ORDER, a)):
+                rs = sorted((r for r in dp if r.alloc == a), key=lambda r: float(r.param))
+                ax.plot([float(r.param) for r in rs], [r.ns for r in rs], marker="o", label=a)
+            if self.floor:
+                xs = sorted({float(r.param) for r in dp})
+                ax.plot(xs, [x * self.floor.ns for x in xs], linestyle=":", color="grey",
+                        label="depth × sync virtual call")
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("nested async calls through the interface (depth)")
+            ax.set_ylabel("ns per call (median)")
+            ax.set_title(f"cotrait: call depth, boxed_task via virtual\n{subtitle}", fontsize=10)
+            ax.grid(alpha=0.3, which="both")
+            ax.legend(fontsize=8)
+            fig.tight_layout()
+            written.append(self.save(fig, "depth.png"))
+            plt.close(fig)
+        return written
+
+    def save(self, fig, name):
+        path = os.path.join(self.results, name)
+        fig.savefig(path, dpi=110)
+        print(f"report: wrote {path}")
+        return path
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    results = sys.argv[1]
+    if not os.path.isdir(results):
+        print(f"report: {results} is not a directory", file=sys.stderr)
+        return 1
+    rep = Report(results)
+    rep.write()
+    rep.plots()
+    print(f"report: open {os.path.join(results, 'report.md')} (plots beside it)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
