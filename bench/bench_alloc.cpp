@@ -120,6 +120,27 @@ void register_matrix() {
                                      });
     }
 
+    // The interface declared with COTRAIT_INTERFACE: implemented by hand with boxed_task, and by
+    // the adapter over a static implementation (static_task with the run-time policy).
+    bench::macro_iface& macro = bench::boxed_macro_impl();
+    auto boxed_macro = [&macro](int x) { return macro.compute(x); };
+    const bench::frame_probe macro_probe = bench::probe_frames(boxed_macro);
+    bench::macro_iface& adapted = bench::adapter_impl();
+    auto via_adapter = [&adapted](int x) { return adapted.compute(x); };
+    const bench::frame_probe adapter_probe = bench::probe_frames(via_adapter);
+    for (const runtime_alloc& a : runtime_allocs()) {
+        benchmark::RegisterBenchmark(name("matrix", "static_adapter", a.name).c_str(),
+                                     [a, via_adapter, adapter_probe](State& st) {
+                                         run_async(st, a.resource(), adapter_probe, via_adapter);
+                                     });
+        if (std::string(a.name) == "new_delete" || std::string(a.name) == "recycling") {
+            benchmark::RegisterBenchmark(name("matrix", "boxed_macro", a.name).c_str(),
+                                         [a, boxed_macro, macro_probe](State& st) {
+                                             run_async(st, a.resource(), macro_probe, boxed_macro);
+                                         });
+        }
+    }
+
     // static_task called directly: the body is visible to the compiler, the allocator is a
     // template argument where it can be (new_delete_allocator, recycling_allocator) and the
     // run-time policy otherwise (pmr pool, through a scope).

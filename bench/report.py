@@ -26,17 +26,16 @@ import sys
 
 UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 DISPATCH_ORDER = ["sync_inline", "sync_virtual", "static_direct", "static_adapter",
-                  "static_macro", "boxed_virtual", "boxed_macro", "bare_new_delete"]
+                  "boxed_virtual", "boxed_macro", "bare_new_delete"]
 ALLOC_ORDER = ["-", "new_delete", "new_delete+mimalloc", "new_delete+jemalloc",
                "new_delete+tcmalloc", "recycling", "arena", "pmr_pool", "inline_storage"]
 DISPATCH_TEXT = {
     "sync_inline": "sync inline call",
     "sync_virtual": "sync virtual call (the floor)",
     "static_direct": "static_task, direct call",
-    "static_adapter": "static_task through the adapter",
-    "static_macro": "static_task, interface macro",
+    "static_adapter": "static_task through cotrait::adapter (virtual)",
     "boxed_virtual": "boxed_task through a virtual method",
-    "boxed_macro": "boxed_task, interface macro",
+    "boxed_macro": "boxed_task through a COTRAIT_INTERFACE method",
     "bare_new_delete": "bare operator new + delete of the frame block",
 }
 DECORATIONS = re.compile(r"^(real_time|manual_time|threads:\d+|iterations:\d+|repeats:\d+|"

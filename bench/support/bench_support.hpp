@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cotrait/cotrait.hpp>
+#include <cotrait/interface.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -90,6 +91,20 @@ struct async_chain {
     virtual ~async_chain();
     virtual cotrait::boxed_task<int> call(int depth, int x) = 0;
 };
+
+/// The same interface declared with the library's macro. Two implementations: `boxed_macro_impl`
+/// derives from it and overrides `compute` with a boxed_task coroutine (what hand-written code
+/// does, through the generated interface), `adapter_impl` is `cotrait::adapter` wrapping the
+/// static implementation `static_calc` (one implementation, both dispatch paths).
+COTRAIT_INTERFACE(macro_iface, (compute, (int), ((int)x)));
+
+/// A static implementation of macro_iface whose frame allocator is chosen at run time.
+struct static_calc {
+    cotrait::static_task<int> compute(int x) { co_return x + 1; }
+};
+
+macro_iface& boxed_macro_impl();
+macro_iface& adapter_impl();
 
 sync_iface& sync_impl();
 async_iface& async_impl();

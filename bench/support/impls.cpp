@@ -32,6 +32,10 @@ struct async_impl_t final : async_iface {
     cotrait::boxed_task<int> compute(int x) override { co_return x + 1; }
 };
 
+struct boxed_macro_impl_t final : macro_iface {
+    cotrait::boxed_task<int> compute(int x) override { co_return x + 1; }
+};
+
 struct chain_impl_t final : async_chain {
     // `self` is read through a pointer the compiler cannot follow, so the recursive call stays a
     // virtual call even though this class is final.
@@ -98,6 +102,14 @@ sync_iface& sync_impl() {
 }
 async_iface& async_impl() {
     static async_impl_t impl;
+    return impl;
+}
+macro_iface& boxed_macro_impl() {
+    static boxed_macro_impl_t impl;
+    return impl;
+}
+macro_iface& adapter_impl() {
+    static cotrait::adapter<macro_iface, static_calc> impl{static_calc{}};
     return impl;
 }
 async_chain& chain_impl() {
