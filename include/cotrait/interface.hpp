@@ -90,17 +90,10 @@ Task await_into(A a) {
     }
 }
 
-// Hands the implementation's task to the interface's caller. A static_task<R, A> or boxed_task<R>
-// is adopted as is (its frame is the only frame of the call); anything else is awaited by a
-// second frame.
+// An implementation's task that the interface's task adopts as is (a static_task<R, A> or
+// boxed_task<R>): its frame is the only frame of the call. Anything else goes through await_into.
 template <class Task, class X>
-COTRAIT_CORO_WRAPPER Task adopt(X&& x) {
-    if constexpr (std::is_convertible_v<X&&, Task>) {
-        return Task(std::forward<X>(x));
-    } else {
-        return await_into<Task, std::remove_cvref_t<X>>(std::forward<X>(x));
-    }
-}
+inline constexpr bool adoptable_v = std::is_convertible_v<X&&, Task>;
 
 constexpr bool all_true(std::initializer_list<bool> results) noexcept {
     for (bool r : results) {
@@ -432,9 +425,19 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
         constexpr int cotrait_st =                                                                 \
             COTRAIT_DETAIL_CTX_NAME(c)::template cotrait_status_##name<cotrait_impl_t>();          \
         if constexpr (cotrait_st == ::cotrait::detail::method_ok) {                                \
-            return ::cotrait::detail::adopt < COTRAIT_DETAIL_CTX_TASK(c) <                         \
-                   COTRAIT_PP_UNPAREN ret >>                                                       \
-                   (this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params))); \
+            /* The task is constructed here, not in a helper function, so that Clang's */          \
+            /* coro_lifetimebound analysis sees a plain move of a prvalue. */                      \
+            using cotrait_task = COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_PP_UNPAREN ret>;               \
+            if constexpr (::cotrait::detail::adoptable_v<                                          \
+                              cotrait_task, cotrait_result_of_##name<::cotrait::detail::self_for<  \
+                                                decltype(&COTRAIT_DETAIL_CTX_NAME(c)::name),       \
+                                                cotrait_impl_t>>>) {                               \
+                return cotrait_task(                                                               \
+                    this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params))); \
+            } else {                                                                               \
+                return ::cotrait::detail::await_into<cotrait_task>(                                \
+                    this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params))); \
+            }                                                                                      \
         } else {                                                                                   \
             COTRAIT_PP_CAT(COTRAIT_DETAIL_FALLBACK_, no_body)                                      \
             (COTRAIT_DETAIL_CTX_NAME(c)::name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params)))  \
