@@ -2,10 +2,13 @@
 // Umbrella header: includes every public header of the library.
 #pragma once
 
+#include <cotrait/arena.hpp>
 #include <cotrait/awaitable_traits.hpp>
 #include <cotrait/boxed_task.hpp>
 #include <cotrait/config.hpp>
+#include <cotrait/counting.hpp>
 #include <cotrait/frame_allocator.hpp>
+#include <cotrait/inline_storage.hpp>
 #include <cotrait/interface.hpp>
 #include <cotrait/local_task.hpp>
 #include <cotrait/new_delete.hpp>

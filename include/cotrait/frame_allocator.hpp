@@ -5,6 +5,16 @@
 // any thread without its type depending on the allocator.
 #pragma once
 
+// Largest frame alignment the allocation functions provide. Neither GCC nor Clang tells a promise's
+// operator new how aligned the frame must be (they call operator new(size_t) and lay the frame out
+// as if the block were aligned like the frame's most aligned member). A frame's size is a multiple
+// of its alignment, so a frame whose size is a multiple of 32 may need up to
+// min(size & -size, COTRAIT_MAX_FRAME_ALIGNMENT) and gets it; other frames are never over-aligned.
+// Define it to 16 to turn the handling off (only if no coroutine has locals aligned beyond 16).
+#if !defined(COTRAIT_MAX_FRAME_ALIGNMENT)
+#define COTRAIT_MAX_FRAME_ALIGNMENT 128
+#endif
+
 #include <cotrait/config.hpp>
 #include <cotrait/detail/recycling_cache.hpp>
 #include <cotrait/new_delete.hpp>
@@ -15,6 +25,8 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <memory_resource>
 #include <new>
@@ -49,9 +61,56 @@ static_assert(sizeof(frame_record) == frame_granule);
 inline constexpr std::uintptr_t owner_recycling = 0;
 inline constexpr std::uintptr_t owner_new_delete = 2; // even, never a valid resource address
 
+static_assert(COTRAIT_MAX_FRAME_ALIGNMENT >= frame_granule &&
+                  (COTRAIT_MAX_FRAME_ALIGNMENT & (COTRAIT_MAX_FRAME_ALIGNMENT - 1)) == 0,
+              "COTRAIT_MAX_FRAME_ALIGNMENT must be a power of two, at least 16");
+
+// The alignment a frame of `frame_size` bytes may need beyond frame_granule, or 0.
+constexpr std::size_t frame_overalignment(std::size_t frame_size) noexcept {
+    if constexpr (COTRAIT_MAX_FRAME_ALIGNMENT == frame_granule) {
+        return 0;
+    } else {
+        if ((frame_size & (2 * frame_granule - 1)) != 0 || frame_size == 0) {
+            return 0;
+        }
+        const std::size_t a = frame_size & (~frame_size + 1);
+        return a < COTRAIT_MAX_FRAME_ALIGNMENT ? a : COTRAIT_MAX_FRAME_ALIGNMENT;
+    }
+}
+
 struct alignas(8) dealloc_record {
     void (*deallocate)(void* block, std::size_t bytes) noexcept;
 };
+
+inline void deallocate_frame(void* frame) noexcept;
+
+// An over-aligned frame placed inside a larger block has a second record in front of it, whose
+// `block` is the address of the frame as first allocated; that frame's own record says how to free
+// the block. It is an ordinary tagged record, so the common paths test nothing more for it.
+inline void free_displaced(void* /*rec*/, std::size_t inner) noexcept {
+    deallocate_frame(reinterpret_cast<void*>(inner));
+}
+inline constexpr dealloc_record displaced_record{&free_displaced};
+inline std::uintptr_t owner_displaced() noexcept {
+    return reinterpret_cast<std::uintptr_t>(&displaced_record) | 1U;
+}
+
+// Off the hot path: `alloc(n)` returns a frame with a record in front (16-aligned). It is asked
+// for `align` more bytes so that an `align`-aligned frame fits after a second record.
+template <class Alloc>
+COTRAIT_NOINLINE void* allocate_aligned_frame(std::size_t frame_size, std::size_t align,
+                                              Alloc alloc) {
+    void* inner = alloc(frame_size + align);
+    const auto at = reinterpret_cast<std::uintptr_t>(inner);
+    if ((at & (align - 1)) == 0) {
+        return inner;
+    }
+    const std::uintptr_t frame = (at + sizeof(frame_record) + align - 1) & ~(align - 1);
+    auto* rec = reinterpret_cast<frame_record*>(frame) - 1;
+    rec->owner = owner_displaced();
+    rec->block = at;
+    return reinterpret_cast<void*>(frame);
+}
 
 inline void* stamp_frame(void* block, std::uintptr_t owner, std::size_t bytes) noexcept {
     auto* rec = static_cast<frame_record*>(block);
@@ -195,24 +254,79 @@ void* allocate_frame_for_arg(std::size_t frame_size, A&& a) {
     }
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+// GCC warns (-Wmismatched-new-delete) when it sees the frame come from a promise operator new with
+// extra parameters and go back through the usual operator delete, which is what the language
+// prescribes for coroutines; inlining the allocation functions keeps that call out of sight.
+#define COTRAIT_DETAIL_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define COTRAIT_DETAIL_ALWAYS_INLINE inline
+#endif
+
 // Promise mix-in: run-time selection (per call > per scope > per thread > process).
+//
+// Over-aligned frames: compilers call operator new(size_t) without the frame's alignment, unless
+// Clang's -fcoro-aligned-allocation is on (then the align_val_t overloads below get it, exactly).
+// Without it, frame_overalignment infers the alignment from the size, which is exact for GCC.
 struct dynamic_frame_policy {
-    static void* operator new(std::size_t n) { return allocate_frame(n); }
+    COTRAIT_DETAIL_ALWAYS_INLINE static void* operator new(std::size_t n) {
+        return allocate_default(n, frame_overalignment(n));
+    }
+    COTRAIT_DETAIL_ALWAYS_INLINE static void* operator new(std::size_t n, std::align_val_t al) {
+        return allocate_default(n, aligned_beyond_granule(al));
+    }
 
     template <frame_allocator_arg A, class... Args>
-    static void* operator new(std::size_t n, std::allocator_arg_t /*tag*/, A&& a,
-                              Args&&... /*rest*/) {
-        return allocate_frame_for_arg(n, std::forward<A>(a));
+    COTRAIT_DETAIL_ALWAYS_INLINE static void*
+    operator new(std::size_t n, std::allocator_arg_t /*tag*/, A&& a, Args&&... /*rest*/) {
+        return allocate_for_arg(n, frame_overalignment(n), a);
+    }
+    template <frame_allocator_arg A, class... Args>
+    COTRAIT_DETAIL_ALWAYS_INLINE static void* operator new(std::size_t n, std::align_val_t al,
+                                                           std::allocator_arg_t /*tag*/, A&& a,
+                                                           Args&&... /*rest*/) {
+        return allocate_for_arg(n, aligned_beyond_granule(al), a);
     }
 
     // Member coroutines: the object parameter comes first.
     template <class Self, frame_allocator_arg A, class... Args>
-    static void* operator new(std::size_t n, Self&& /*self*/, std::allocator_arg_t /*tag*/, A&& a,
-                              Args&&... /*rest*/) {
-        return allocate_frame_for_arg(n, std::forward<A>(a));
+    COTRAIT_DETAIL_ALWAYS_INLINE static void* operator new(std::size_t n, Self&& /*self*/,
+                                                           std::allocator_arg_t /*tag*/, A&& a,
+                                                           Args&&... /*rest*/) {
+        return allocate_for_arg(n, frame_overalignment(n), a);
+    }
+    template <class Self, frame_allocator_arg A, class... Args>
+    COTRAIT_DETAIL_ALWAYS_INLINE static void*
+    operator new(std::size_t n, std::align_val_t al, Self&& /*self*/, std::allocator_arg_t /*tag*/,
+                 A&& a, Args&&... /*rest*/) {
+        return allocate_for_arg(n, aligned_beyond_granule(al), a);
     }
 
     static void operator delete(void* frame) noexcept { deallocate_frame(frame); }
+    static void operator delete(void* frame, std::align_val_t /*al*/) noexcept {
+        deallocate_frame(frame);
+    }
+
+private:
+    static constexpr std::size_t aligned_beyond_granule(std::align_val_t al) noexcept {
+        return static_cast<std::size_t>(al) > frame_granule ? static_cast<std::size_t>(al) : 0;
+    }
+    COTRAIT_DETAIL_ALWAYS_INLINE static void* allocate_default(std::size_t n, std::size_t align) {
+        if (COTRAIT_UNLIKELY(align != 0)) {
+            return allocate_aligned_frame(n, align,
+                                          [](std::size_t m) { return allocate_frame(m); });
+        }
+        return allocate_frame(n);
+    }
+    template <class A>
+    COTRAIT_DETAIL_ALWAYS_INLINE static void* allocate_for_arg(std::size_t n, std::size_t align,
+                                                               A& a) {
+        if (COTRAIT_UNLIKELY(align != 0)) {
+            return allocate_aligned_frame(
+                n, align, [&a](std::size_t m) { return allocate_frame_for_arg(m, a); });
+        }
+        return allocate_frame_for_arg(n, a);
+    }
 };
 
 // Promise mix-in: the allocator is a template argument. Stateless allocators need no record (the
@@ -226,26 +340,84 @@ struct fixed_frame_policy {
                   "(std::allocator_arg, alloc) with the default_frame_allocator instead");
 
 #if COTRAIT_SIZED_DEALLOCATION
-    static void* operator new(std::size_t n) {
+    COTRAIT_DETAIL_ALWAYS_INLINE static void* operator new(std::size_t n) {
+        return allocate(n, frame_overalignment(n));
+    }
+    COTRAIT_DETAIL_ALWAYS_INLINE static void* operator new(std::size_t n, std::align_val_t al) {
+        return allocate(
+            n, static_cast<std::size_t>(al) > frame_granule ? static_cast<std::size_t>(al) : 0);
+    }
+    static void operator delete(void* frame, std::size_t n) noexcept {
+        deallocate(frame, n, frame_overalignment(n));
+    }
+    static void operator delete(void* frame, std::size_t n, std::align_val_t al) noexcept {
+        deallocate(frame, n,
+                   static_cast<std::size_t>(al) > frame_granule ? static_cast<std::size_t>(al) : 0);
+    }
+
+private:
+    COTRAIT_DETAIL_ALWAYS_INLINE static void* allocate(std::size_t n, std::size_t align) {
+        if (COTRAIT_UNLIKELY(align != 0)) {
+            return allocate_aligned(n, align);
+        }
         RA ra;
         return std::to_address(traits::allocate(ra, round_to_granule(n) / frame_granule));
     }
-    static void operator delete(void* frame, std::size_t n) noexcept {
+    static void deallocate(void* frame, std::size_t n, std::size_t align) noexcept {
         RA ra;
+        if (COTRAIT_UNLIKELY(align != 0)) {
+            // The block's address sits just before the frame (see allocate_aligned).
+            void* block = static_cast<void**>(frame)[-1];
+            traits::deallocate(ra, static_cast<granule*>(block),
+                               (round_to_granule(n) + align) / frame_granule);
+            return;
+        }
         traits::deallocate(ra, static_cast<granule*>(frame), round_to_granule(n) / frame_granule);
+    }
+    // The frame goes at the first `align` boundary that leaves room for the block's address in
+    // front of it; `align` bytes of slack make sure it fits.
+    COTRAIT_NOINLINE static void* allocate_aligned(std::size_t n, std::size_t align) {
+        RA ra;
+        void* block =
+            std::to_address(traits::allocate(ra, (round_to_granule(n) + align) / frame_granule));
+        const auto at = reinterpret_cast<std::uintptr_t>(block);
+        const std::uintptr_t frame = (at + frame_granule + align - 1) & ~(align - 1);
+        reinterpret_cast<void**>(frame)[-1] = block;
+        return reinterpret_cast<void*>(frame);
     }
 #else
     // Without sized deallocation the size must travel with the frame.
-    static void* operator new(std::size_t n) {
+    COTRAIT_DETAIL_ALWAYS_INLINE static void* operator new(std::size_t n) {
+        if (const std::size_t align = frame_overalignment(n); COTRAIT_UNLIKELY(align != 0)) {
+            return allocate_aligned_frame(n, align, [](std::size_t m) { return allocate(m); });
+        }
+        return allocate(n);
+    }
+    COTRAIT_DETAIL_ALWAYS_INLINE static void* operator new(std::size_t n, std::align_val_t al) {
+        if (const auto align = static_cast<std::size_t>(al);
+            COTRAIT_UNLIKELY(align > frame_granule)) {
+            return allocate_aligned_frame(n, align, [](std::size_t m) { return allocate(m); });
+        }
+        return allocate(n);
+    }
+    static void operator delete(void* frame) noexcept {
+        frame_record* rec = static_cast<frame_record*>(frame) - 1;
+        if (rec->owner == owner_displaced()) {
+            rec = reinterpret_cast<frame_record*>(rec->block) - 1;
+        }
+        RA ra;
+        traits::deallocate(ra, reinterpret_cast<granule*>(rec), rec->block / frame_granule);
+    }
+    static void operator delete(void* frame, std::align_val_t /*al*/) noexcept {
+        operator delete(frame);
+    }
+
+private:
+    static void* allocate(std::size_t n) {
         RA ra;
         const std::size_t bytes = round_to_granule(n + sizeof(frame_record));
         void* block = std::to_address(traits::allocate(ra, bytes / frame_granule));
         return stamp_frame(block, 0, bytes);
-    }
-    static void operator delete(void* frame) noexcept {
-        frame_record* rec = static_cast<frame_record*>(frame) - 1;
-        RA ra;
-        traits::deallocate(ra, reinterpret_cast<granule*>(rec), rec->block / frame_granule);
     }
 #endif
 };
