@@ -8,14 +8,19 @@
 // frames/call measured once per row with a counting resource.
 #include "support/bench_support.hpp"
 
+#include <cotrait/arena.hpp>
+#include <cotrait/inline_storage.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
 #include <memory_resource>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -32,6 +37,20 @@ struct runtime_alloc {
     std::function<std::pmr::memory_resource*()> resource;
 };
 
+std::pmr::memory_resource* arena() {
+    // One per thread (not synchronized). Calls free their frames in LIFO order, so the arena
+    // reuses its first block forever.
+    thread_local cotrait::arena_resource arena;
+    return &arena;
+}
+
+std::pmr::memory_resource* inline_buffer() {
+    // A fixed 1 KiB buffer; a frame that does not fit throws (frame_overflow). Used by the
+    // matrix only: nested or parked frames would not fit.
+    thread_local cotrait::inline_storage<1024> storage;
+    return &storage;
+}
+
 std::pmr::memory_resource* pool_resource() {
     // One pool per thread, as such a pool is not thread-safe; it lives as long as the thread.
     thread_local std::pmr::unsynchronized_pool_resource pool;
@@ -42,9 +61,21 @@ const std::vector<runtime_alloc>& runtime_allocs() {
     static const std::vector<runtime_alloc> allocs = {
         {"new_delete", [] { return cotrait::new_delete_resource(); }},
         {"recycling", []() -> std::pmr::memory_resource* { return nullptr; }},
+        {"arena", [] { return arena(); }},
         {"pmr_pool", [] { return pool_resource(); }},
+        {"inline_storage", [] { return inline_buffer(); }},
     };
     return allocs;
+}
+
+// The allocators a family other than the matrix uses.
+bool one_of(const runtime_alloc& a, std::initializer_list<std::string_view> names) {
+    for (std::string_view n : names) {
+        if (n == a.name) {
+            return true;
+        }
+    }
+    return false;
 }
 
 // Runs `body` with frames from `r` (nullptr: the default). Every coroutine here runs
@@ -133,7 +164,7 @@ void register_matrix() {
                                      [a, via_adapter, adapter_probe](State& st) {
                                          run_async(st, a.resource(), adapter_probe, via_adapter);
                                      });
-        if (std::string(a.name) == "new_delete" || std::string(a.name) == "recycling") {
+        if (one_of(a, {"new_delete", "recycling"})) {
             benchmark::RegisterBenchmark(name("matrix", "boxed_macro", a.name).c_str(),
                                          [a, boxed_macro, macro_probe](State& st) {
                                              run_async(st, a.resource(), macro_probe, boxed_macro);
@@ -156,22 +187,29 @@ void register_matrix() {
     benchmark::RegisterBenchmark("matrix/static_direct/recycling", [=](State& st) {
         run_async(st, nullptr, static_probe, static_rc);
     });
-    benchmark::RegisterBenchmark("matrix/static_direct/pmr_pool", [=](State& st) {
-        run_async(st, pool_resource(), static_dyn_probe, static_dyn);
-    });
+    for (const runtime_alloc& a : runtime_allocs()) {
+        if (one_of(a, {"arena", "pmr_pool", "inline_storage"})) {
+            benchmark::RegisterBenchmark(
+                name("matrix", "static_direct", a.name).c_str(),
+                [=](State& st) { run_async(st, a.resource(), static_dyn_probe, static_dyn); });
+        }
+    }
 
     // The bare cost of what new_delete adds per call: one global operator new + delete of the
     // boxed frame's block size, nothing else.
     const std::size_t block = boxed_probe.bytes;
     benchmark::RegisterBenchmark("matrix/bare_new_delete/new_delete", [block](State& st) {
         const bench::alloc_counts before = bench::tls_counts;
+        // The block goes through a volatile pointer: the compiler may neither drop the pair
+        // (new/delete elision) nor see what is freed (GCC + ASan freed a wrong address when the
+        // pointer only went through benchmark::DoNotOptimize).
+        void* volatile block_ptr = nullptr;
         for (auto _ : st) {
-            void* p = ::operator new(block);
-            benchmark::DoNotOptimize(p);
+            block_ptr = ::operator new(block);
 #if defined(__cpp_sized_deallocation)
-            ::operator delete(p, block);
+            ::operator delete(block_ptr, block);
 #else
-            ::operator delete(p);
+            ::operator delete(block_ptr);
 #endif
         }
         bench::set_alloc_counters(st, before);
@@ -187,7 +225,7 @@ void register_state() {
         auto make = [&obj](int x) { return obj.compute(x); };
         const bench::frame_probe probe = bench::probe_frames(make);
         for (const runtime_alloc& a : runtime_allocs()) {
-            if (std::string(a.name) == "pmr_pool") {
+            if (!one_of(a, {"new_delete", "recycling", "arena"})) {
                 continue;
             }
             benchmark::RegisterBenchmark(
@@ -205,7 +243,7 @@ void register_depth() {
         auto make = [&chain, depth](int x) { return chain.call(depth, x); };
         const bench::frame_probe probe = bench::probe_frames(make);
         for (const runtime_alloc& a : runtime_allocs()) {
-            if (std::string(a.name) == "pmr_pool") {
+            if (!one_of(a, {"new_delete", "recycling", "arena"})) {
                 continue;
             }
             benchmark::RegisterBenchmark(
@@ -222,7 +260,7 @@ void register_threads() {
     auto make = [&obj](int x) { return obj.compute(x); };
     const bench::frame_probe probe = bench::probe_frames(make);
     for (const runtime_alloc& a : runtime_allocs()) {
-        if (std::string(a.name) == "pmr_pool") {
+        if (!one_of(a, {"new_delete", "recycling"})) {
             continue;
         }
         // Google Benchmark reports wall time divided by the iterations of all threads; the
@@ -253,7 +291,7 @@ void register_io() {
         set_frame_counters(st, {0, 0});
     });
     for (const runtime_alloc& a : runtime_allocs()) {
-        if (std::string(a.name) == "pmr_pool") {
+        if (!one_of(a, {"new_delete", "recycling"})) {
             continue;
         }
         benchmark::RegisterBenchmark(name("io", "boxed_virtual", a.name).c_str(), [a](State& st) {
@@ -276,7 +314,7 @@ void register_io() {
                 cotrait::frame_allocator_scope scope(counter);
                 boxed_task<int> t = obj.call(loop, 1);
             }
-            set_frame_counters(st, {counter.allocs, counter.bytes});
+            set_frame_counters(st, {counter.allocations(), counter.stats().bytes_allocated});
         });
     }
 }
@@ -347,6 +385,11 @@ fragmenting_workload(std::uint64_t calls, std::vector<boxed_task<int>>& kept) {
 
 void register_memory() {
     for (const runtime_alloc& a : runtime_allocs()) {
+        // Parked frames keep an arena from ever starting over and would not fit in an
+        // inline_storage: neither is meant for this workload.
+        if (!one_of(a, {"new_delete", "recycling", "pmr_pool"})) {
+            continue;
+        }
         benchmark::RegisterBenchmark(name("memory", "boxed_virtual", a.name).c_str(), [a](State&
                                                                                               st) {
             const std::uint64_t calls = calls_for_memory_family();

@@ -38,6 +38,15 @@ DISPATCH_TEXT = {
     "boxed_macro": "boxed_task through a COTRAIT_INTERFACE method",
     "bare_new_delete": "bare operator new + delete of the frame block",
 }
+PLOT_LABEL = {
+    "sync_inline": "sync\ninline",
+    "sync_virtual": "sync\nvirtual",
+    "static_direct": "static_task\ndirect",
+    "static_adapter": "static_task via\ncotrait::adapter",
+    "boxed_virtual": "boxed_task via\nvirtual method",
+    "boxed_macro": "boxed_task via\nCOTRAIT_INTERFACE",
+    "bare_new_delete": "bare new + delete\nof the frame block",
+}
 DECORATIONS = re.compile(r"^(real_time|manual_time|threads:\d+|iterations:\d+|repeats:\d+|"
                          r"min_time:.*|process_time)$")
 
@@ -443,7 +452,7 @@ class Report:
         rows = self.matrix_rows()
         dispatches = sorted({d for d, _, _, _ in rows}, key=lambda d: order_key(DISPATCH_ORDER, d))
         allocs = sorted({a for _, a, _, _ in rows}, key=lambda a: order_key(ALLOC_ORDER, a))
-        fig, ax = plt.subplots(figsize=(11, 5.5))
+        fig, ax = plt.subplots(figsize=(13, 6))
         cmap = plt.get_cmap("tab10")
         colour = {a: cmap(j % 10) for j, a in enumerate(allocs)}
         width = 0.8 / max(1, max(sum(1 for t in rows if t[0] == d) for d in dispatches))
@@ -456,14 +465,13 @@ class Report:
                 bars = ax.bar(start + width * (j + 0.5), r.ns, width, color=colour[a],
                               label=None if a in seen else ("no frame" if a == "-" else a))
                 seen.add(a)
-                ax.bar_label(bars, labels=[f"{r.ns:.1f}"], fontsize=7, padding=1)
+                ax.bar_label(bars, labels=[f"{r.ns:.1f}"], fontsize=7, padding=2, rotation=90)
         if self.floor:
             ax.axhline(self.floor.ns, color="grey", linestyle=":", linewidth=1,
                        label=f"sync virtual = {self.floor.ns:.1f} ns")
         ax.set_xticks(range(len(dispatches)))
-        ax.set_xticklabels([DISPATCH_TEXT.get(d, d).replace(" (the floor)", "")
-                            .replace(" through ", "\nthrough ").replace(" of the", "\nof the")
-                            for d in dispatches], fontsize=8)
+        ax.set_xticklabels([PLOT_LABEL.get(d, d) for d in dispatches], fontsize=9)
+        ax.margins(y=0.12)
         ax.set_ylabel("ns per call (median)")
         ax.set_title(f"cotrait: one async call by dispatch × frame allocator\n{subtitle}",
                      fontsize=10)
@@ -487,14 +495,19 @@ class Report:
             if rs:
                 a2.plot([max(float(r.param), 1) for r in rs], [r.c("frame_bytes") for r in rs],
                         linestyle="--", color="black", label="frame bytes")
+            params = sorted({float(r.param) for r in st})
             for ax in (a1, a2):
                 ax.set_xscale("log", base=2)
-                ax.set_xlabel("bytes held across a suspension (0 plotted at 1)")
+                ax.set_xticks([max(p, 1) for p in params])
+                ax.set_xticklabels([f"{p:g}" for p in params])
+                ax.set_xlabel("bytes held across a suspension point")
                 ax.grid(alpha=0.3)
                 ax.legend(fontsize=8)
             a1.set_ylabel("ns per call (median)")
+            a1.set_ylim(bottom=0)
             a2.set_ylabel("bytes per call")
             a2.set_yscale("symlog", linthresh=16)
+            a2.set_ylim(bottom=0)
             fig.suptitle(f"cotrait: captured state, boxed_task via virtual\n{subtitle}",
                          fontsize=10)
             fig.tight_layout()
@@ -513,6 +526,9 @@ class Report:
                 ax.plot(xs, [x * self.floor.ns for x in xs], linestyle=":", color="grey",
                         label="depth × sync virtual call")
             ax.set_xscale("log", base=2)
+            depths = sorted({float(r.param) for r in dp})
+            ax.set_xticks(depths)
+            ax.set_xticklabels([f"{d:g}" for d in depths])
             ax.set_yscale("log")
             ax.set_xlabel("nested async calls through the interface (depth)")
             ax.set_ylabel("ns per call (median)")

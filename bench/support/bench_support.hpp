@@ -1,5 +1,5 @@
 // Shared pieces of the cotrait benchmarks: exact global-allocation counters (the benchmark
-// executables replace the global operator new/delete), a counting memory resource, the
+// executables replace the global operator new/delete), frame probes over cotrait::counting, the
 // interfaces whose implementations live in impls.cpp, and a driver coroutine that runs
 // Google Benchmark's loop.
 //
@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cotrait/cotrait.hpp>
+#include <cotrait/counting.hpp>
 #include <cotrait/interface.hpp>
 
 #include <benchmark/benchmark.h>
@@ -48,29 +49,12 @@ const char* malloc_in_use() noexcept;
 /// calling thread between `before` and now, averaged over the benchmark's iterations.
 void set_alloc_counters(benchmark::State& st, const alloc_counts& before);
 
-// ---- A counting memory resource ----------------------------------------------------------------
+// ---- Counting what frames ask for
+// ----------------------------------------------------------------
 
-/// Forwards to an upstream resource and counts what passes through: exact numbers of
-/// allocations, deallocations and bytes, and the peak of live bytes. Not thread-safe.
-class counting_resource final : public std::pmr::memory_resource {
-public:
-    explicit counting_resource(std::pmr::memory_resource* upstream) noexcept
-        : upstream_(upstream) {}
-
-    std::uint64_t allocs = 0;
-    std::uint64_t frees = 0;
-    std::uint64_t bytes = 0;
-    std::int64_t live = 0;
-    std::int64_t peak = 0;
-
-private:
-    void* do_allocate(std::size_t n, std::size_t align) override;
-    void do_deallocate(void* p, std::size_t n, std::size_t align) override;
-    bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
-        return this == &other;
-    }
-    std::pmr::memory_resource* upstream_;
-};
+/// Forwards to an upstream resource and counts allocations and bytes exactly (the library's own,
+/// not thread-safe counting resource).
+using counting_resource = cotrait::counting<>;
 
 // ---- Interfaces (implementations in impls.cpp) -----------------------------------------------
 
@@ -243,7 +227,7 @@ frame_probe probe_frames(Make make) {
         cotrait::frame_allocator_scope scope(counter);
         benchmark::DoNotOptimize(cotrait::sync_wait(make(1)));
     }
-    return {counter.allocs, counter.bytes};
+    return {counter.allocations(), counter.stats().bytes_allocated};
 }
 
 /// Global operator-new bytes of one call of `make` (after a warm-up call, so that sync_wait's

@@ -223,23 +223,4 @@ void event_loop::run() {
     }
 }
 
-// ---- counting_resource ----------------------------------------------------------------------
-
-void* counting_resource::do_allocate(std::size_t n, std::size_t align) {
-    void* p = upstream_->allocate(n, align);
-    ++allocs;
-    bytes += n;
-    live += static_cast<std::int64_t>(n);
-    if (live > peak) {
-        peak = live;
-    }
-    return p;
-}
-
-void counting_resource::do_deallocate(void* p, std::size_t n, std::size_t align) {
-    ++frees;
-    live -= static_cast<std::int64_t>(n);
-    upstream_->deallocate(p, n, align);
-}
-
 } // namespace bench
