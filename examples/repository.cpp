@@ -95,8 +95,8 @@ static_assert(cotrait::implements<FileRepository, Repository>);
 
 // Code that only knows the interface.
 cotrait::boxed_task<int> onboard(Repository& repo) {
-    // Named first: GCC 12 destroys a class prvalue passed by value to a coroutine inside a
-    // co_await expression twice (docs/interfaces.md, "Compiler notes").
+    // Named first: GCC 12 mishandles a class prvalue passed by value to a call inside a
+    // co_await expression (docs/interfaces.md, "Compiler notes").
     User ada{1, "ada", "ada@example.org"};
     User grace{2, "grace", "grace@example.org"};
     co_await repo.save_user(std::move(ada));
