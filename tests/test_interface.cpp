@@ -341,6 +341,20 @@ TEST_CASE("interface inheritance") {
     Reader& r = w;
     CHECK(cotrait::sync_wait(r.read(2)) == "one");
     CHECK(file.impl().lines.size() == 2);
+
+    // The virtual path: one class overriding the base's and the derived interface's methods.
+    struct VirtualFile final : Writer {
+        std::map<int, std::string> lines;
+        cotrait::boxed_task<std::string> read(int id) const override { co_return lines.at(id); }
+        cotrait::boxed_task<void> write(int id, std::string text) override {
+            lines[id] = std::move(text);
+            co_return;
+        }
+    };
+    VirtualFile v;
+    cotrait::sync_wait(v.write(5, "five"));
+    cotrait::sync_wait(static_cast<Writer&>(v).copy(5, 6));
+    CHECK(v.lines.at(6) == "five");
 }
 
 TEST_CASE("reflection: names, arity, constness, defaults, declaring interface") {

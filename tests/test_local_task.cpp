@@ -218,3 +218,31 @@ TEST_CASE("local interface: methods return local_task, the adapter adopts static
 #endif
     CHECK(counter.live == 0);
 }
+
+namespace {
+
+ASYNC_INTERFACE(Clock, (now, (long), () const));
+// A local interface extending a thread-safe one: inherited methods keep returning boxed_task.
+ASYNC_LOCAL_INTERFACE_EXTENDS(LocalClock, Clock, (tick, (long), ()));
+
+struct CountingClock {
+    long ticks = 0;
+    cotrait::static_task<long> now() const { co_return ticks; }
+    cotrait::static_task<long> tick() { co_return ++ticks; }
+};
+
+} // namespace
+
+TEST_CASE("local interface extending a thread-safe interface") {
+    STATIC_REQUIRE(
+        std::is_same_v<decltype(std::declval<LocalClock&>().now()), cotrait::boxed_task<long>>);
+    STATIC_REQUIRE(
+        std::is_same_v<decltype(std::declval<LocalClock&>().tick()), cotrait::local_task<long>>);
+    cotrait::adapter<LocalClock, CountingClock> c{CountingClock{}};
+    LocalClock& clock = c;
+    CHECK(cotrait::sync_wait(clock.tick()) == 1);
+    CHECK(cotrait::sync_wait(clock.tick()) == 2);
+    Clock& base = clock;
+    CHECK(cotrait::sync_wait(base.now()) == 2);
+    CHECK(cotrait::async_methods<LocalClock>().size() == 2);
+}
