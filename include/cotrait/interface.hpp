@@ -340,7 +340,7 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
 // The virtual method: pure, or with the entry's body as default.
 #define COTRAIT_DETAIL_DECL(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_DECL_IMPL, c, m)
 #define COTRAIT_DETAIL_DECL_IMPL(c, name, ret, params, quals, no_body, ...)                        \
-    virtual COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_PP_UNPAREN ret>                                     \
+    virtual COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)>                                 \
     name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECL, params)) quals COTRAIT_PP_CAT(                 \
         COTRAIT_DETAIL_BODY_, no_body)(__VA_ARGS__)
 #define COTRAIT_DETAIL_BODY_1(...) = 0;
@@ -360,7 +360,7 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
         using cotrait_plain = ::std::remove_cv_t<Cotrait_Impl>;                                    \
         if constexpr (requires { typename cotrait_result_of_##name<cotrait_self>; }) {             \
             return ::cotrait::detail::result_status<cotrait_result_of_##name<cotrait_self>,        \
-                                                    COTRAIT_PP_UNPAREN ret>();                     \
+                                                    COTRAIT_DETAIL_RESULT(ret)>();                 \
         } else if constexpr (requires { &cotrait_plain::name; }) {                                 \
             return ::cotrait::detail::method_wrong_signature;                                      \
         } else {                                                                                   \
@@ -420,14 +420,14 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
 // The adapter's override: forward to the implementation and adopt its task, or run the default.
 #define COTRAIT_DETAIL_OVERRIDE(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_OVERRIDE_IMPL, c, m)
 #define COTRAIT_DETAIL_OVERRIDE_IMPL(c, name, ret, params, quals, no_body, ...)                    \
-    COTRAIT_CORO_WRAPPER COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_PP_UNPAREN ret> name(                  \
+    COTRAIT_CORO_WRAPPER COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)> name(              \
         COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECL, params)) quals override {                       \
         constexpr int cotrait_st =                                                                 \
             COTRAIT_DETAIL_CTX_NAME(c)::template cotrait_status_##name<cotrait_impl_t>();          \
         if constexpr (cotrait_st == ::cotrait::detail::method_ok) {                                \
             /* The task is constructed here, not in a helper function, so that Clang's */          \
             /* coro_lifetimebound analysis sees a plain move of a prvalue. */                      \
-            using cotrait_task = COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_PP_UNPAREN ret>;               \
+            using cotrait_task = COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)>;           \
             if constexpr (::cotrait::detail::adoptable_v<                                          \
                               cotrait_task, cotrait_result_of_##name<::cotrait::detail::self_for<  \
                                                 decltype(&COTRAIT_DETAIL_CTX_NAME(c)::name),       \

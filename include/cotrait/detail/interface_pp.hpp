@@ -17,6 +17,12 @@
                            _31, _32, N, ...)                                                       \
     N
 
+// 1 if x starts with a parenthesised group, else 0.
+#define COTRAIT_PP_IS_PAREN(...) COTRAIT_PP_IS_PAREN_I(COTRAIT_PP_IS_PAREN_PROBE __VA_ARGS__)
+#define COTRAIT_PP_IS_PAREN_PROBE(...) ~, 1,
+#define COTRAIT_PP_IS_PAREN_I(...) COTRAIT_PP_IS_PAREN_II(__VA_ARGS__, 0, ~)
+#define COTRAIT_PP_IS_PAREN_II(probe, r, ...) r
+
 // 1 if the argument list is empty, else 0.
 #define COTRAIT_PP_IS_EMPTY(...) COTRAIT_PP_IS_EMPTY_I(__VA_OPT__(0, ) 1, ~)
 #define COTRAIT_PP_IS_EMPTY_I(r, ...) r
@@ -80,16 +86,29 @@
 #define COTRAIT_DETAIL_PFE_15(M, x, ...) M(x), COTRAIT_DETAIL_PFE_14(M, __VA_ARGS__)
 #define COTRAIT_DETAIL_PFE_16(M, x, ...) M(x), COTRAIT_DETAIL_PFE_15(M, __VA_ARGS__)
 
+// The result type of an entry, which must be parenthesised.
+#define COTRAIT_DETAIL_RESULT(ret)                                                                 \
+    COTRAIT_PP_CAT(COTRAIT_DETAIL_RESULT_, COTRAIT_PP_IS_PAREN(ret))(ret)
+#define COTRAIT_DETAIL_RESULT_1(ret) COTRAIT_PP_UNPAREN ret
+#define COTRAIT_DETAIL_RESULT_0(ret)                                                               \
+    ::cotrait::detail::syntax_error_write_the_result_type_in_parentheses
+
 #define COTRAIT_DETAIL_ARITY(params) COTRAIT_DETAIL_ARITY_I(COTRAIT_PP_UNPAREN params)
 #define COTRAIT_DETAIL_ARITY_I(...) COTRAIT_PP_NARGS(__VA_ARGS__)
 
 // A parameter item `(type) name`. The type is spelled through std::type_identity_t so that any
 // type, including function pointers and arrays, is declared correctly in `T name` position.
 #define COTRAIT_DETAIL_PSPLIT(...) (__VA_ARGS__),
-#define COTRAIT_DETAIL_PTYPE(p) COTRAIT_DETAIL_PTYPE_I(COTRAIT_DETAIL_PSPLIT p)
+#define COTRAIT_DETAIL_PTYPE(p) COTRAIT_PP_CAT(COTRAIT_DETAIL_PTYPE_, COTRAIT_PP_IS_PAREN(p))(p)
+#define COTRAIT_DETAIL_PTYPE_1(p) COTRAIT_DETAIL_PTYPE_I(COTRAIT_DETAIL_PSPLIT p)
 #define COTRAIT_DETAIL_PTYPE_I(...) COTRAIT_DETAIL_PTYPE_II(__VA_ARGS__)
 #define COTRAIT_DETAIL_PTYPE_II(t, ...) ::std::type_identity_t<COTRAIT_PP_UNPAREN t>
-#define COTRAIT_DETAIL_PNAME(p) COTRAIT_PP_EAT p
+// Not `(type) name`: an undeclared name that reads as the error message.
+#define COTRAIT_DETAIL_PTYPE_0(p)                                                                  \
+    ::cotrait::detail::syntax_error_write_each_parameter_as_parenthesised_type_then_name
+#define COTRAIT_DETAIL_PNAME(p) COTRAIT_PP_CAT(COTRAIT_DETAIL_PNAME_, COTRAIT_PP_IS_PAREN(p))(p)
+#define COTRAIT_DETAIL_PNAME_1(p) COTRAIT_PP_EAT p
+#define COTRAIT_DETAIL_PNAME_0(p)
 #define COTRAIT_DETAIL_PDECL(p) COTRAIT_DETAIL_PTYPE(p) COTRAIT_DETAIL_PNAME(p)
 #define COTRAIT_DETAIL_PFWD(p) static_cast<COTRAIT_DETAIL_PTYPE(p) &&>(COTRAIT_DETAIL_PNAME(p))
 #define COTRAIT_DETAIL_PDECLVAL(p) ::std::declval<COTRAIT_DETAIL_PTYPE(p)>()
