@@ -85,7 +85,10 @@ class Row:
 
     @property
     def uses_real_time(self):
-        return self.family == "io"
+        # I/O rows wait on purpose; other benchmarks that asked Google Benchmark for real time
+        # (UseRealTime: "/real_time" in the name) are reported in real time too.
+        # The threads family uses real time only to size its runs; it reports CPU time.
+        return self.family == "io" or ("/real_time" in self.name and self.family != "threads")
 
     @property
     def ns(self):
@@ -94,7 +97,7 @@ class Row:
         report each thread's CPU time per call (Google Benchmark sums the threads' CPU times and
         their iterations). Calls that wait for I/O use real time: the wait is the point."""
         if self.uses_real_time:
-            return statistics.median(self.real) * self.threads
+            return statistics.median(self.real)
         return statistics.median(self.cpu)
 
     def c(self, key, default=None):

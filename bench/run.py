@@ -85,7 +85,7 @@ class Runner:
             # Five repetitions, interleaved at random with the other benchmarks of the run, so a
             # burst of noise from a shared machine hits one repetition of several rows rather than
             # all repetitions of one row; report.py takes the median.
-            self.common = ["--benchmark_min_time=0.2", "--benchmark_repetitions=5",
+            self.common = ["--benchmark_min_time=0.1", "--benchmark_repetitions=5",
                            "--benchmark_enable_random_interleaving=true",
                            "--benchmark_display_aggregates_only=true"]
 
