@@ -256,3 +256,80 @@ TEST_CASE("run_on rethrows and returns references") {
     int& r = cotrait::run_on(ctx, ref(x));
     CHECK(&r == &x);
 }
+
+// ---- The kv_server example's service (examples/kv_server) ------------------------------------
+
+#include "kv_client.hpp"
+#include "kv_server.hpp"
+#include "kv_storage.hpp"
+
+#include <filesystem>
+#include <map>
+
+namespace {
+
+// Serves `store` on a server thread, runs `requests` checked requests over 8 connections and the
+// malformed-request checks from this thread, then stops the server.
+template <class Store>
+void exercise_service(Store& store, std::size_t requests) {
+    asio::io_context server_ctx;
+    kv::server<Store> srv(server_ctx, store);
+    REQUIRE(srv.endpoint().address().is_loopback());
+    REQUIRE(srv.endpoint().port() != 0);
+    cotrait::async_scope server_scope;
+    cotrait::spawn_on(server_scope, server_ctx.get_executor(), srv.run());
+    std::thread server_thread([&] { server_ctx.run(); });
+
+    asio::io_context client_ctx;
+    const kv::load_report load =
+        cotrait::run_on(client_ctx, kv::run_load(client_ctx, srv.endpoint(), requests, 8));
+    std::string log;
+    const std::size_t failures = cotrait::run_on(
+        client_ctx, kv::check_malformed(client_ctx, srv.endpoint(), load.expected, log));
+    srv.stop();
+    cotrait::sync_wait(server_scope.join());
+    server_thread.join();
+
+    CHECK(load.requests == requests);
+    CHECK(load.mismatches == 0);
+    INFO(load.first_mismatch);
+    CHECK(failures == 0);
+    INFO(log);
+    CHECK(srv.errors() == 15); // every malformed request, and nothing else, was an error
+    CHECK(srv.requests() >= requests + 15);
+}
+
+} // namespace
+
+TEST_CASE("kv service: virtual in-memory storage under load and malformed requests") {
+    kv::memory_store mem;
+    cotrait::adapter<kv::storage, kv::memory_store&> virt(mem);
+    kv::storage& store = virt;
+    exercise_service(store, 2'000);
+}
+
+TEST_CASE("kv service: static path (implementation called directly)") {
+    kv::memory_store mem;
+    exercise_service(mem, 2'000);
+}
+
+TEST_CASE("kv service: file storage keeps its data across a reopen") {
+    const std::filesystem::path path =
+        std::filesystem::temp_directory_path() /
+        ("cotrait_test_kv_" + std::to_string(reinterpret_cast<std::uintptr_t>(&path)) + ".log");
+    std::filesystem::remove(path);
+    std::map<std::string, std::string> before;
+    {
+        kv::file_store file(path.string());
+        cotrait::adapter<kv::storage, kv::file_store&> virt(file);
+        kv::storage& store = virt;
+        exercise_service(store, 2'000);
+        before = file.snapshot();
+    }
+    REQUIRE_FALSE(before.empty());
+    {
+        kv::file_store reopened(path.string());
+        CHECK(reopened.snapshot() == before);
+    }
+    std::filesystem::remove(path);
+}

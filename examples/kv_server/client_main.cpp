@@ -1,0 +1,63 @@
+// kv_client: talks to a kv_server on 127.0.0.1.
+//
+//   kv_client PORT REQUEST...        sends each REQUEST (e.g. "SET a 1" "GET a") and prints the
+//                                    replies
+//   kv_client PORT --load N C        runs N checked requests over C connections and reports
+#include "kv_client.hpp"
+
+#include <cotrait/asio.hpp>
+
+#include <asio/io_context.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <string_view>
+
+namespace {
+
+cotrait::boxed_task<int> send_all(asio::io_context& ctx, asio::ip::tcp::endpoint ep, int argc,
+                                  char** argv) {
+    kv::client c(ctx);
+    co_await c.connect(ep);
+    for (int i = 2; i < argc; ++i) {
+        const std::string reply = co_await c.request(argv[i]);
+        std::printf("%s\n", reply.c_str());
+    }
+    c.close();
+    co_return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3) {
+        std::fprintf(stderr, "usage: kv_client PORT REQUEST... | kv_client PORT --load N C\n");
+        return 2;
+    }
+    try {
+        asio::io_context ctx;
+        const asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"),
+                                         static_cast<unsigned short>(std::stoul(argv[1])));
+        if (std::string_view(argv[2]) == "--load" && argc == 5) {
+            const std::size_t n = std::stoul(argv[3]);
+            const int conns = std::stoi(argv[4]);
+            if (conns <= 0 || conns > 64 || n > 10'000'000) {
+                std::fprintf(stderr, "kv_client: 1..64 connections, at most 10^7 requests\n");
+                return 2;
+            }
+            const auto start = std::chrono::steady_clock::now();
+            const kv::load_report r = cotrait::run_on(ctx, kv::run_load(ctx, ep, n, conns));
+            const double ms =
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                    .count();
+            std::printf("%zu requests, %zu mismatches, %.1f ms\n", r.requests, r.mismatches, ms);
+            return r.mismatches == 0 ? 0 : 1;
+        }
+        return cotrait::run_on(ctx, send_all(ctx, ep, argc, argv));
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "kv_client: %s\n", e.what());
+        return 1;
+    }
+}

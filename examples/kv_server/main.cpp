@@ -1,0 +1,168 @@
+// kv_server: a TCP key-value service over a virtual async storage interface.
+//
+//   kv_server                       self-test: serves on 127.0.0.1 (ephemeral port) from a file
+//                                   store, runs 10,000 requests over 8 connections and the
+//                                   malformed-request checks, stops, reopens the file and checks
+//                                   that the data came back; exit status 0 if everything held
+//   kv_server --serve [--port N] [--file PATH]
+//                                   serves on 127.0.0.1:N (0: ephemeral, printed) until SIGINT or
+//                                   SIGTERM; in memory unless --file is given
+#include "kv_client.hpp"
+#include "kv_server.hpp"
+#include "kv_storage.hpp"
+
+#include <cotrait/asio.hpp>
+#include <cotrait/async_scope.hpp>
+#include <cotrait/interface.hpp>
+#include <cotrait/sync_wait.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include <unistd.h>
+
+namespace {
+
+int serve(unsigned short port, const std::string& file) {
+    std::unique_ptr<kv::memory_store> mem;
+    std::unique_ptr<kv::file_store> fil;
+    std::unique_ptr<kv::storage> store;
+    if (file.empty()) {
+        mem = std::make_unique<kv::memory_store>();
+        store = std::make_unique<cotrait::adapter<kv::storage, kv::memory_store&>>(*mem);
+    } else {
+        fil = std::make_unique<kv::file_store>(file);
+        store = std::make_unique<cotrait::adapter<kv::storage, kv::file_store&>>(*fil);
+    }
+    asio::io_context ctx;
+    kv::server<kv::storage> srv(ctx, *store,
+                                asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    std::printf("kv_server: listening on %s:%u\n", srv.endpoint().address().to_string().c_str(),
+                static_cast<unsigned>(srv.endpoint().port()));
+    std::fflush(stdout);
+    asio::signal_set signals(ctx, SIGINT, SIGTERM);
+    signals.async_wait([&](const asio::error_code&, int) { srv.stop(); });
+    cotrait::async_scope scope;
+    cotrait::spawn_on(scope, ctx.get_executor(), srv.run());
+    ctx.run();
+    cotrait::sync_wait(scope.join());
+    std::printf("kv_server: stopped after %zu requests (%zu errors)\n", srv.requests(),
+                srv.errors());
+    return 0;
+}
+
+// Starts a server on its own io_context thread, runs the load and the checks against it from
+// another io_context (this thread), stops the server. Returns the number of failures.
+template <class Store>
+std::size_t exercise(Store& store, const char* label) {
+    asio::io_context server_ctx;
+    kv::server<Store> srv(server_ctx, store);
+    cotrait::async_scope server_scope;
+    cotrait::spawn_on(server_scope, server_ctx.get_executor(), srv.run());
+    std::thread server_thread([&] { server_ctx.run(); });
+
+    asio::io_context client_ctx;
+    const auto start = std::chrono::steady_clock::now();
+    kv::load_report load =
+        cotrait::run_on(client_ctx, kv::run_load(client_ctx, srv.endpoint(), 10'000, 8));
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    std::string log;
+    std::size_t failures = cotrait::run_on(
+        client_ctx, kv::check_malformed(client_ctx, srv.endpoint(), load.expected, log));
+    srv.stop();
+    cotrait::sync_wait(server_scope.join());
+    server_thread.join();
+
+    const double us = std::chrono::duration<double, std::micro>(elapsed).count();
+    std::printf("%-28s %zu requests over 8 connections in %.1f ms (%.2f us/request), "
+                "%zu mismatches; malformed checks: %zu failures; server answered %zu requests, "
+                "%zu errors\n",
+                label, load.requests, us / 1000.0, us / static_cast<double>(load.requests),
+                load.mismatches, failures, srv.requests(), srv.errors());
+    if (load.mismatches != 0) {
+        std::printf("  first mismatch: %s\n", load.first_mismatch.c_str());
+    }
+    std::fputs(log.c_str(), stdout);
+    if (load.requests != 10'000) {
+        ++failures;
+    }
+    return failures + load.mismatches;
+}
+
+int self_test() {
+    std::size_t failures = 0;
+    {
+        kv::memory_store mem;
+        cotrait::adapter<kv::storage, kv::memory_store&> virt(mem);
+        kv::storage& store = virt;
+        failures += exercise(store, "memory store (virtual):");
+    }
+    const std::filesystem::path path =
+        std::filesystem::temp_directory_path() /
+        ("cotrait_kv_server_" + std::to_string(static_cast<long>(::getpid())) + ".log");
+    std::filesystem::remove(path);
+    std::map<std::string, std::string> before;
+    {
+        kv::file_store file(path.string());
+        cotrait::adapter<kv::storage, kv::file_store&> virt(file);
+        kv::storage& store = virt;
+        failures += exercise(store, "file store (virtual):");
+        before = file.snapshot();
+    }
+    {
+        kv::file_store reopened(path.string());
+        const bool same = reopened.snapshot() == before;
+        std::printf("file store reopened: %zu keys, %s\n", before.size(),
+                    same ? "identical" : "DIFFERENT");
+        failures += same ? 0 : 1;
+    }
+    std::filesystem::remove(path);
+    std::printf("kv_server self-test: %s\n", failures == 0 ? "ok" : "FAILED");
+    return failures == 0 ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        if (argc == 1) {
+            return self_test();
+        }
+        unsigned short port = 0;
+        std::string file;
+        bool serve_mode = false;
+        for (int i = 1; i < argc; ++i) {
+            const std::string_view a = argv[i];
+            if (a == "--serve") {
+                serve_mode = true;
+            } else if (a == "--port" && i + 1 < argc) {
+                port = static_cast<unsigned short>(std::stoul(argv[++i]));
+            } else if (a == "--file" && i + 1 < argc) {
+                file = argv[++i];
+            } else {
+                std::fprintf(stderr, "usage: kv_server [--serve [--port N] [--file PATH]]\n");
+                return 2;
+            }
+        }
+        if (!serve_mode) {
+            std::fprintf(stderr, "usage: kv_server [--serve [--port N] [--file PATH]]\n");
+            return 2;
+        }
+        return serve(port, file);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "kv_server: %s\n", e.what());
+        return 1;
+    }
+}
