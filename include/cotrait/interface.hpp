@@ -7,6 +7,7 @@
 #include <cotrait/awaitable_traits.hpp>
 #include <cotrait/boxed_task.hpp>
 #include <cotrait/config.hpp>
+#include <cotrait/counting.hpp>
 #include <cotrait/detail/interface_pp.hpp>
 #include <cotrait/frame_allocator.hpp>
 #include <cotrait/local_task.hpp>
@@ -262,29 +263,6 @@ struct frame_usage {
     std::size_t bytes = 0;
 };
 
-namespace detail {
-
-// Counts what passes through it and forwards to new/delete.
-class counting_frame_resource final : public std::pmr::memory_resource {
-public:
-    frame_usage usage{};
-
-private:
-    void* do_allocate(std::size_t bytes, std::size_t align) override {
-        ++usage.frames;
-        usage.bytes += bytes;
-        return std::pmr::new_delete_resource()->allocate(bytes, align);
-    }
-    void do_deallocate(void* p, std::size_t bytes, std::size_t align) override {
-        std::pmr::new_delete_resource()->deallocate(p, bytes, align);
-    }
-    bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
-        return this == &other;
-    }
-};
-
-} // namespace detail
-
 /// Calls `make()` (which returns an awaitable, typically a task), runs it to completion with
 /// sync_wait and returns the coroutine frames allocated meanwhile on this thread from the
 /// per-scope resource: the task's own frame and those of the coroutines it awaits. Frames given an
@@ -292,12 +270,13 @@ private:
 /// are static_task<T, A> frames with a fixed allocator A.
 template <class F>
 frame_usage measure_frames(F&& make) {
-    detail::counting_frame_resource counter;
+    counting<> counter;
     {
         frame_allocator_scope scope(counter);
         sync_wait(std::forward<F>(make)());
     }
-    return counter.usage;
+    const counting_stats s = counter.stats();
+    return {static_cast<std::size_t>(s.allocations), static_cast<std::size_t>(s.bytes_allocated)};
 }
 
 /// One line of a per-method frame table.
