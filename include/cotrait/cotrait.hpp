@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cotrait/arena.hpp>
+#include <cotrait/async_scope.hpp>
 #include <cotrait/awaitable_traits.hpp>
 #include <cotrait/boxed_task.hpp>
+#include <cotrait/cancellation.hpp>
 #include <cotrait/config.hpp>
 #include <cotrait/counting.hpp>
 #include <cotrait/frame_allocator.hpp>
@@ -13,6 +15,9 @@
 #include <cotrait/local_task.hpp>
 #include <cotrait/new_delete.hpp>
 #include <cotrait/recycling.hpp>
+#include <cotrait/run_loop.hpp>
 #include <cotrait/static_task.hpp>
 #include <cotrait/sync_wait.hpp>
 #include <cotrait/task_error.hpp>
+#include <cotrait/thread_pool.hpp>
+#include <cotrait/when_all.hpp>
