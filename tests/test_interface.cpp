@@ -494,13 +494,6 @@ TEST_CASE("concept satisfaction and rejection") {
     CHECK(&cotrait::sync_wait(r.item()) == &r.impl().value);
 }
 
-// GCC 12 warns (-Wmismatched-new-delete) on every coroutine that takes an allocator_arg pair,
-// because dynamic_frame_policy's placement-style operator new has no matching operator delete
-// overload; the frame is freed by the plain one on purpose (reported to the core's owner).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
 namespace alloc {
 
 // Per-call allocators: a leading (std::allocator_arg_t, allocator) pair is an ordinary pair of
