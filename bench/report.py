@@ -219,6 +219,9 @@ class Report:
         if self.info.get("flags"):
             lines.append(f"- flags: `{self.info['flags']}`")
         lines.append(f"- date: {ctx.get('date', '?')}")
+        lines.append("- the floor (sync virtual call) is a real indirect call: implementations in "
+                     "a separate translation unit, no LTO, GCC's speculative devirtualization "
+                     "off (`-fno-devirtualize-speculatively`)")
         if self.info.get("pinning"):
             lines.append(f"- {self.info['pinning']}; threads family not pinned")
         if self.info.get("quick"):

@@ -15,7 +15,8 @@ into several runs:
                                      and tcmalloc preloaded (LD_PRELOAD); skipped with a message
                                      when the library is not installed
 
-Other executables (bench_*.cpp of other topics) get one pinned run each. EXTRA_ARGS are passed
+Other executables (bench_*.cpp of other topics) get one run each, repeated but not pinned (they may
+use threads of their own). EXTRA_ARGS are passed
 to every executable after the defaults (Google Benchmark keeps the last value of a repeated flag).
 --quick runs each benchmark briefly, once, for CI: the numbers are not meant to be read.
 """
@@ -151,7 +152,8 @@ def main():
         if os.path.basename(binary) == "bench_alloc":
             runner.run_alloc_suite(binary)
         else:
-            runner.run(os.path.basename(binary), binary, [])
+            # Not pinned: other benchmarks may run servers and clients on threads of their own.
+            runner.run(os.path.basename(binary), binary, [], pinned=False)
     print(f"== benchmarks finished in {time.monotonic() - t0:.1f}s", flush=True)
     if runner.failures:
         print(f"== FAILED: {', '.join(runner.failures)}", file=sys.stderr)
