@@ -99,13 +99,14 @@ TEST_CASE("work hops from a pool back onto the loop thread") {
     cotrait::run_loop loop;
     const auto main_id = std::this_thread::get_id();
     auto t = [&]() -> cotrait::boxed_task<int> {
-        int hops = 0;
+        int hops = 0; // counts round trips that landed on the right thread each way
         for (int i = 0; i < 50; ++i) {
             co_await pool.schedule();
-            CHECK(std::this_thread::get_id() != main_id);
+            const bool on_pool = std::this_thread::get_id() != main_id;
             co_await loop.schedule();
-            CHECK(std::this_thread::get_id() == main_id);
-            ++hops;
+            if (on_pool && std::this_thread::get_id() == main_id) {
+                ++hops;
+            }
         }
         co_return hops;
     };
