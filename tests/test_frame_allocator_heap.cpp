@@ -59,15 +59,19 @@ struct LocalCounter final : Counter {
     cotrait::boxed_task<int> next(int step) override { co_return value += step; }
 };
 
-// Measures, inside one coroutine, the global allocations of `calls` virtual calls.
+// Measures, inside one coroutine, the global allocations of `calls` virtual calls. The first pass
+// warms up (it may fill empty caches); the second is steady state and is the one reported.
 cotrait::boxed_task<heap_counts> measure_calls(Counter& c, int calls) {
-    co_await c.next(1); // warm-up: the first frame may fill an empty cache
-    const heap_counts before = heap_now();
-    for (int i = 0; i < calls; ++i) {
-        co_await c.next(1);
+    heap_counts d{};
+    for (int pass = 0; pass < 2; ++pass) {
+        const heap_counts before = heap_now();
+        for (int i = 0; i < calls; ++i) {
+            co_await c.next(1);
+        }
+        const heap_counts after = heap_now();
+        d = heap_counts{after.news - before.news, after.deletes - before.deletes};
     }
-    const heap_counts after = heap_now();
-    co_return heap_counts{after.news - before.news, after.deletes - before.deletes};
+    co_return d;
 }
 
 cotrait::boxed_task<int> chain(int depth) {
@@ -78,17 +82,20 @@ cotrait::boxed_task<int> chain(int depth) {
 }
 
 cotrait::boxed_task<heap_counts> measure_chains(int depth, int calls) {
-    co_await chain(depth);
-    const heap_counts before = heap_now();
-    int sum = 0;
-    for (int i = 0; i < calls; ++i) {
-        sum += co_await chain(depth);
+    heap_counts d{};
+    for (int pass = 0; pass < 2; ++pass) {
+        const heap_counts before = heap_now();
+        int sum = 0;
+        for (int i = 0; i < calls; ++i) {
+            sum += co_await chain(depth);
+        }
+        const heap_counts after = heap_now();
+        if (sum != depth * calls) {
+            co_return heap_counts{-1, -1};
+        }
+        d = heap_counts{after.news - before.news, after.deletes - before.deletes};
     }
-    const heap_counts after = heap_now();
-    if (sum != depth * calls) {
-        co_return heap_counts{-1, -1};
-    }
-    co_return heap_counts{after.news - before.news, after.deletes - before.deletes};
+    co_return d;
 }
 
 struct limits_restorer {
@@ -146,8 +153,10 @@ TEST_CASE("default recycling: a depth-8 nested call chain allocates nothing in s
     CHECK(d.news == 0);
     CHECK(d.deletes == 0);
 #else
-    CHECK(d.news == 9 * 200);
-    CHECK(d.deletes == 9 * 200);
+    // Up to 9 frames per chain (the optimizer may elide some of the nested ones).
+    CHECK(d.news >= 200);
+    CHECK(d.news <= 9 * 200);
+    CHECK(d.deletes == d.news);
 #endif
 }
 

@@ -231,7 +231,7 @@ TEST_CASE("arena: caller buffer first, and no growth with the null resource") {
 }
 
 #if defined(__unix__) && COTRAIT_ARENA_CHECKS
-TEST_CASE("arena: destroying or releasing it under live frames is diagnosed") {
+TEST_CASE("arena and inline_storage: destroying or releasing them under live frames is diagnosed") {
     CHECK(aborts([] {
         auto* arena = new cotrait::arena_resource();
         auto t = with_scope_leaf(*arena);
@@ -241,6 +241,18 @@ TEST_CASE("arena: destroying or releasing it under live frames is diagnosed") {
         cotrait::arena_resource arena;
         auto t = with_scope_leaf(arena);
         arena.release();
+    }));
+    CHECK(aborts([] {
+        auto* storage = new cotrait::inline_storage<128, cotrait::overflow_policy::heap>();
+        std::vector<cotrait::boxed_task<int>> tasks;
+        {
+            cotrait::frame_allocator_scope s{*storage};
+            for (int i = 0; i < 4; ++i) {
+                tasks.push_back(leaf(i)); // at most one fits; the others overflow to the heap
+            }
+        }
+        tasks.erase(tasks.begin()); // heap-fallback frames stay alive
+        delete storage;
     }));
     // The same without the misuse does not abort.
     CHECK_FALSE(aborts([] {

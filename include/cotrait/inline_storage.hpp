@@ -58,8 +58,9 @@ private:
 /// resource (default: `cotrait::new_delete_resource()`). `high_water()` tells how large `N`
 /// needed to be. Each frame needs its size plus the 16-byte record plus alignment padding.
 ///
-/// The storage must outlive every frame allocated from it; debug builds (COTRAIT_ARENA_CHECKS)
-/// abort with a message if it is destroyed while some are alive. It is neither copyable nor
+/// The storage must outlive every frame allocated from it, including heap-fallback ones (they are
+/// freed through it); debug builds (COTRAIT_ARENA_CHECKS) abort with a message if it is destroyed
+/// while some are alive. It is neither copyable nor
 /// movable (frames point into it) and not synchronized (one thread at a time).
 template <std::size_t N, overflow_policy Policy = overflow_policy::error>
 class inline_storage final : public std::pmr::memory_resource {
@@ -73,8 +74,9 @@ public:
     inline_storage& operator=(const inline_storage&) = delete;
     ~inline_storage() override {
 #if COTRAIT_ARENA_CHECKS
-        if (live_ != 0) {
-            detail::fatal_live_frames("inline_storage", "destroyed", live_);
+        // Heap-fallback frames count too: freeing them goes through this object.
+        if (live_ + heap_live_ != 0) {
+            detail::fatal_live_frames("inline_storage", "destroyed", live_ + heap_live_);
         }
 #endif
     }
@@ -119,6 +121,7 @@ private:
         const auto at = reinterpret_cast<std::uintptr_t>(p);
         const auto base = reinterpret_cast<std::uintptr_t>(buffer_);
         if (at - base >= N) { // not from the buffer: the heap fallback
+            --heap_live_;
             upstream_->deallocate(p, bytes, alignment);
             return;
         }
@@ -137,6 +140,7 @@ private:
         if constexpr (Policy == overflow_policy::heap) {
             void* p = upstream_->allocate(bytes, alignment);
             ++overflows_;
+            ++heap_live_;
             return p;
         } else {
             const std::size_t available = N - used_;
@@ -156,6 +160,7 @@ private:
     std::size_t high_water_ = 0;
     std::size_t live_ = 0;
     std::size_t overflows_ = 0;
+    std::size_t heap_live_ = 0;
 };
 
 } // namespace cotrait
