@@ -116,37 +116,54 @@ BENCHMARK(BM_request_inproc_static);
 BENCHMARK(BM_request_tcp_virtual)->UseRealTime();
 BENCHMARK(BM_request_tcp_static)->UseRealTime();
 
-// Remembers each benchmark's time per iteration (ns) for the boxing-share summary.
+// Remembers each benchmark's time per request (ns) for the boxing-share summary: the median when
+// the run has repetitions, else the (last) measurement.
 class summary_reporter : public benchmark::ConsoleReporter {
 public:
     void ReportRuns(const std::vector<Run>& runs) override {
         for (const Run& r : runs) {
+            const std::string name = r.run_name.str();
+            // The TCP pairs use wall time (they wait for the server thread, which this thread's
+            // CPU time ignores); the in-process pairs CPU time, which a loaded machine disturbs
+            // less.
+            const bool wall = name.ends_with("/real_time");
             if (r.run_type == Run::RT_Iteration && r.iterations > 0) {
-                // The TCP pairs use wall time (they wait for the server thread, which this
-                // thread's CPU time ignores); the in-process pairs CPU time, which a loaded
-                // machine disturbs less.
-                const double seconds = r.benchmark_name().ends_with("/real_time")
-                                           ? r.real_accumulated_time
-                                           : r.cpu_accumulated_time;
-                ns_per_request[r.benchmark_name()] =
-                    seconds * 1e9 / static_cast<double>(r.iterations);
+                const double seconds = wall ? r.real_accumulated_time : r.cpu_accumulated_time;
+                last_[name] = seconds * 1e9 / static_cast<double>(r.iterations);
+            } else if (r.run_type == Run::RT_Aggregate && r.aggregate_name == "median") {
+                // Aggregates carry the per-iteration time in the benchmark's time unit.
+                const double t = wall ? r.GetAdjustedRealTime() : r.GetAdjustedCPUTime();
+                median_[name] = t * 1e9 / benchmark::GetTimeUnitMultiplier(r.time_unit);
             }
         }
         ConsoleReporter::ReportRuns(runs);
     }
-    std::map<std::string, double> ns_per_request;
+
+    [[nodiscard]] const double* ns_per_request(const std::string& name) const {
+        if (auto it = median_.find(name); it != median_.end()) {
+            return &it->second;
+        }
+        if (auto it = last_.find(name); it != last_.end()) {
+            return &it->second;
+        }
+        return nullptr;
+    }
+
+private:
+    std::map<std::string, double> last_;
+    std::map<std::string, double> median_;
 };
 
 void print_share(const summary_reporter& rep, const char* label, const std::string& virt,
                  const std::string& stat) {
-    const auto v = rep.ns_per_request.find(virt);
-    const auto s = rep.ns_per_request.find(stat);
-    if (v == rep.ns_per_request.end() || s == rep.ns_per_request.end()) {
+    const double* v = rep.ns_per_request(virt);
+    const double* s = rep.ns_per_request(stat);
+    if (v == nullptr || s == nullptr) {
         return; // filtered out
     }
     std::printf(
-        "%-36s virtual %10.1f ns/request, static %10.1f ns/request, boxing share %+6.2f%%\n", label,
-        v->second, s->second, 100.0 * (v->second - s->second) / v->second);
+        "%-28s virtual %10.1f ns/request, static %10.1f ns/request, boxing share %+6.2f%%\n", label,
+        *v, *s, 100.0 * (*v - *s) / *v);
 }
 
 } // namespace
