@@ -132,7 +132,7 @@ inline void* allocate_frame_from(std::pmr::memory_resource* r, std::size_t frame
 }
 
 // The run-time selection: scope or thread default, else the process default.
-inline void* allocate_frame(std::size_t frame_size) {
+COTRAIT_NOINLINE inline void* allocate_frame_selected(std::size_t frame_size) {
     std::pmr::memory_resource* r = tls_frames.current;
     if (r == nullptr) {
         r = g_default_frame_resource.load(std::memory_order_relaxed);
@@ -140,11 +140,21 @@ inline void* allocate_frame(std::size_t frame_size) {
     return allocate_frame_from(r, frame_size);
 }
 
-inline void deallocate_frame(void* frame) noexcept {
-    frame_record* rec = static_cast<frame_record*>(frame) - 1;
+// The common case (nothing chosen by scope, thread or process: the recycling caches) stays inline
+// in every coroutine ramp; any other choice costs a call.
+inline void* allocate_frame(std::size_t frame_size) {
+    if (COTRAIT_LIKELY(tls_frames.current == nullptr &&
+                       g_default_frame_resource.load(std::memory_order_relaxed) == nullptr)) {
+        const std::size_t block = round_to_granule(frame_size + sizeof(frame_record));
+        return stamp_frame(cache_allocate(block), owner_recycling, block);
+    }
+    return allocate_frame_selected(frame_size);
+}
+
+COTRAIT_NOINLINE inline void deallocate_frame_slow(frame_record* rec) noexcept {
     const std::uintptr_t owner = rec->owner;
     const std::size_t block = rec->block;
-    if (COTRAIT_LIKELY(owner == owner_recycling)) {
+    if (owner == owner_recycling) {
         cache_deallocate(rec, block);
     } else if (owner == owner_new_delete) {
         global_free(rec, block);
@@ -153,6 +163,29 @@ inline void deallocate_frame(void* frame) noexcept {
     } else {
         reinterpret_cast<std::pmr::memory_resource*>(owner)->deallocate(rec, block, frame_granule);
     }
+}
+
+inline void deallocate_frame(void* frame) noexcept {
+    frame_record* rec = static_cast<frame_record*>(frame) - 1;
+    if (COTRAIT_LIKELY(rec->owner == owner_recycling)) {
+        cache_deallocate(rec, rec->block);
+        return;
+    }
+    deallocate_frame_slow(rec);
+}
+
+// With sized deallocation the frame's destroy function passes its size as a constant, so the
+// recycling class is known at compile time and the cache push does not wait on a load of the
+// record's size. The record's size is still compared, because an over-aligned or resource-owned
+// frame has a different block behind the same frame size.
+inline void deallocate_frame(void* frame, std::size_t frame_size) noexcept {
+    frame_record* rec = static_cast<frame_record*>(frame) - 1;
+    const std::size_t block = round_to_granule(frame_size + sizeof(frame_record));
+    if (COTRAIT_LIKELY(rec->owner == owner_recycling && rec->block == block)) {
+        cache_deallocate(rec, block);
+        return;
+    }
+    deallocate_frame_slow(rec);
 }
 
 // Blocks handed out by standard Allocators are arrays of these, so alignment is that of new.
@@ -302,7 +335,15 @@ struct dynamic_frame_policy {
         return allocate_for_arg(n, aligned_beyond_granule(al), a);
     }
 
-    static void operator delete(void* frame) noexcept { deallocate_frame(frame); }
+#if COTRAIT_SIZED_DEALLOCATION
+    static void operator delete(void* frame, std::size_t n) noexcept {
+        deallocate_frame(frame, n);
+    }
+#else
+    static void operator delete(void* frame) noexcept {
+        deallocate_frame(frame);
+    }
+#endif
     static void operator delete(void* frame, std::align_val_t /*al*/) noexcept {
         deallocate_frame(frame);
     }

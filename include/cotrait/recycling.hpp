@@ -74,17 +74,15 @@ public:
 
 /// Sets the process-wide bounds of the per-thread caches: at most `per_class` blocks per size class
 /// (clamped to 65535) and `total_bytes` bytes in all. A thread's cache reads them when it first
-/// comes into use; this call also re-applies them to the calling thread's cache at once. Threads
-/// whose cache is already in use keep their bounds (reading shared limits on every free would put
-/// two more loads on the hot path). Thread-safe.
+/// comes into use, and reserves each size class's share of `total_bytes` the first time a block of
+/// that size is freed; this call also empties the calling thread's cache so that the new bounds
+/// apply to it at once. Threads whose cache is already in use keep their bounds (re-reading shared
+/// limits on every free would cost the hot path). Thread-safe.
 inline void set_recycling_limits(std::uint32_t per_class, std::size_t total_bytes) noexcept {
     per_class = per_class > 65535U ? 65535U : per_class;
     detail::g_recycling_limits.per_class.store(per_class, std::memory_order_relaxed);
     detail::g_recycling_limits.total_bytes.store(total_bytes, std::memory_order_relaxed);
-    detail::thread_cache& c = detail::tls_cache;
-    if (c.state == detail::cache_state::armed) {
-        detail::set_room(c, per_class, total_bytes);
-    }
+    detail::drain(detail::tls_cache);
 }
 
 /// Current limits, as set by `set_recycling_limits` (defaults: 64 blocks per class, 2 MiB).

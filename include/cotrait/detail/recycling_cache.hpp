@@ -39,13 +39,16 @@ enum class cache_state : unsigned char { unarmed, armed, closed };
 // Trivially constructible and destructible so that access is a plain TLS offset (no guard, no
 // wrapper call) and the storage stays usable while the thread's destructors run.
 //
-// The bounds are kept as countdowns, so a free costs one test: `room[i]` is how many more blocks
-// class i may hold and `budget` how many more bytes all classes may hold. Both are zero until the
-// cache is armed and after it is closed, which sends those frees down the slow path.
+// Bounds cost one counter on the hot path: `room[i]` is how many more blocks class i may take.
+// A class gets its capacity (at most the per-class limit) reserved from the thread's byte budget
+// the first time a block of that size is freed, so the cached total can never exceed the budget.
+// Everything is zero until the cache is armed and after it is closed, which sends frees down the
+// slow path.
 struct thread_cache {
     void* heads[recycling_classes];
     std::uint16_t room[recycling_classes];
-    std::size_t budget;
+    std::uint16_t capacity[recycling_classes];
+    std::size_t unreserved; // bytes of budget not yet given to a class
     cache_state state;
 };
 inline constinit thread_local thread_cache tls_cache{};
@@ -54,18 +57,12 @@ inline constexpr std::size_t class_of(std::size_t block) noexcept {
     return block / frame_granule - 1;
 }
 
-inline void set_room(thread_cache& c, std::uint32_t per_class, std::size_t total) noexcept {
-    // `room` counts down from the limit; blocks already cached keep counting against it.
-    std::size_t held_bytes = 0;
+inline void reset_reservations(thread_cache& c, std::size_t total) noexcept {
     for (std::size_t i = 0; i < recycling_classes; ++i) {
-        std::uint32_t held = 0;
-        for (void* p = c.heads[i]; p != nullptr; p = *static_cast<void**>(p)) {
-            ++held;
-        }
-        held_bytes += held * (i + 1) * frame_granule;
-        c.room[i] = static_cast<std::uint16_t>(held < per_class ? per_class - held : 0);
+        c.room[i] = 0;
+        c.capacity[i] = 0;
     }
-    c.budget = held_bytes < total ? total - held_bytes : 0;
+    c.unreserved = total;
 }
 
 inline void drain(thread_cache& c) noexcept {
@@ -78,10 +75,9 @@ inline void drain(thread_cache& c) noexcept {
         }
         c.heads[i] = nullptr;
     }
-    if (c.state == cache_state::armed) {
-        set_room(c, g_recycling_limits.per_class.load(std::memory_order_relaxed),
-                 g_recycling_limits.total_bytes.load(std::memory_order_relaxed));
-    }
+    reset_reservations(c, c.state == cache_state::armed
+                              ? g_recycling_limits.total_bytes.load(std::memory_order_relaxed)
+                              : 0);
 }
 
 struct thread_cache_drainer {
@@ -92,15 +88,9 @@ struct thread_cache_drainer {
         thread_cache& c = tls_cache;
         c.state = cache_state::closed;
         drain(c);
-        for (auto& r : c.room) {
-            r = 0;
-        }
-        c.budget = 0;
     }
 };
 
-// Off the hot path: the first use of the cache on a thread registers the thread-exit drainer (a
-// guarded thread_local) and loads the limits.
 COTRAIT_NOINLINE inline void arm_thread_cache() noexcept {
     thread_cache& c = tls_cache;
     if (c.state != cache_state::unarmed) {
@@ -109,8 +99,7 @@ COTRAIT_NOINLINE inline void arm_thread_cache() noexcept {
     static thread_local thread_cache_drainer drainer;
     (void)&drainer;
     c.state = cache_state::armed;
-    set_room(c, g_recycling_limits.per_class.load(std::memory_order_relaxed),
-             g_recycling_limits.total_bytes.load(std::memory_order_relaxed));
+    reset_reservations(c, g_recycling_limits.total_bytes.load(std::memory_order_relaxed));
 }
 
 COTRAIT_NOINLINE inline void* cache_allocate_slow(std::size_t block) {
@@ -123,7 +112,6 @@ COTRAIT_NOINLINE inline void* cache_allocate_slow(std::size_t block) {
     return p;
 }
 
-// `block` is a multiple of frame_granule. Throws std::bad_alloc like operator new.
 inline void* cache_allocate(std::size_t block) {
 #if COTRAIT_RECYCLING
     if (COTRAIT_LIKELY(block <= COTRAIT_RECYCLING_MAX_BLOCK)) {
@@ -132,7 +120,6 @@ inline void* cache_allocate(std::size_t block) {
         if (void* p = c.heads[i]; COTRAIT_LIKELY(p != nullptr)) {
             c.heads[i] = *static_cast<void**>(p);
             ++c.room[i];
-            c.budget += block;
             return p;
         }
     }
@@ -143,16 +130,27 @@ inline void* cache_allocate(std::size_t block) {
 COTRAIT_NOINLINE inline void cache_deallocate_slow(void* p, std::size_t block) noexcept {
 #if COTRAIT_RECYCLING
     thread_cache& c = tls_cache;
-    if (block <= COTRAIT_RECYCLING_MAX_BLOCK && c.state == cache_state::unarmed) {
-        // First free on a thread that never allocated a frame (frames may be destroyed on any
-        // thread): arm the cache so it is released when the thread exits, then cache the block.
-        arm_thread_cache();
+    if (block <= COTRAIT_RECYCLING_MAX_BLOCK) {
+        if (c.state == cache_state::unarmed) {
+            arm_thread_cache();
+        }
         const std::size_t i = class_of(block);
-        if (c.room[i] != 0 && c.budget >= block) {
+        if (c.state == cache_state::armed && c.capacity[i] == 0) {
+            // First free of this size on this thread: reserve the class's capacity.
+            const std::size_t per_class =
+                g_recycling_limits.per_class.load(std::memory_order_relaxed);
+            std::size_t n = c.unreserved / block;
+            n = n < per_class ? n : per_class;
+            if (n != 0) {
+                c.capacity[i] = static_cast<std::uint16_t>(n);
+                c.room[i] = static_cast<std::uint16_t>(n);
+                c.unreserved -= n * block;
+            }
+        }
+        if (c.room[i] != 0) {
             *static_cast<void**>(p) = c.heads[i];
             c.heads[i] = p;
             --c.room[i];
-            c.budget -= block;
             return;
         }
     }
@@ -165,13 +163,10 @@ inline void cache_deallocate(void* p, std::size_t block) noexcept {
     if (COTRAIT_LIKELY(block <= COTRAIT_RECYCLING_MAX_BLOCK)) {
         thread_cache& c = tls_cache;
         const std::size_t i = class_of(block);
-        // A block freed on a thread other than the one that allocated it simply joins this
-        // thread's cache: blocks are plain operator-new memory, not tied to a thread.
-        if (COTRAIT_LIKELY(c.room[i] != 0 && c.budget >= block)) {
+        if (COTRAIT_LIKELY(c.room[i] != 0)) {
             *static_cast<void**>(p) = c.heads[i];
             c.heads[i] = p;
             --c.room[i];
-            c.budget -= block;
             return;
         }
     }
