@@ -1,4 +1,6 @@
 // async_scope: spawned tasks are owned, joined, and their exceptions are reported by join().
+#include "support/test_support.hpp"
+
 #include <cotrait/async_scope.hpp>
 #include <cotrait/boxed_task.hpp>
 #include <cotrait/run_loop.hpp>
@@ -14,15 +16,7 @@
 
 namespace {
 
-struct tracked {
-    static inline std::atomic<int> alive{0};
-    tracked() noexcept { ++alive; }
-    tracked(const tracked& /*other*/) noexcept { ++alive; }
-    tracked(tracked&& /*other*/) noexcept { ++alive; }
-    tracked& operator=(const tracked&) = default;
-    tracked& operator=(tracked&&) = default;
-    ~tracked() { --alive; }
-};
+using cotrait_test::tracked;
 
 cotrait::boxed_task<> count_on(cotrait::thread_pool& pool, std::atomic<int>& n, tracked /*p*/) {
     co_await pool.schedule();

@@ -1,4 +1,6 @@
 // COTRAIT_INTERFACE: the generated interface, the static path (concept + adapter), reflection.
+#include "support/test_support.hpp"
+
 #include <cotrait/interface.hpp>
 
 #include <catch2/catch_test_macros.hpp>
@@ -17,28 +19,7 @@
 
 namespace {
 
-// Counts the frames handed out to it (and checks they all come back).
-class counting_resource final : public std::pmr::memory_resource {
-public:
-    std::size_t allocations = 0;
-    std::size_t live = 0;
-    std::size_t bytes = 0;
-
-private:
-    void* do_allocate(std::size_t n, std::size_t align) override {
-        ++allocations;
-        ++live;
-        bytes += n;
-        return std::pmr::new_delete_resource()->allocate(n, align);
-    }
-    void do_deallocate(void* p, std::size_t n, std::size_t align) override {
-        --live;
-        std::pmr::new_delete_resource()->deallocate(p, n, align);
-    }
-    bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override {
-        return this == &o;
-    }
-};
+using cotrait_test::counting_resource;
 
 struct copy_counter {
     int* copies;

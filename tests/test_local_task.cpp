@@ -1,4 +1,6 @@
 // local_task: thread-affine tasks and local (?Send-like) interfaces.
+#include "support/test_support.hpp"
+
 #include <cotrait/interface.hpp>
 #include <cotrait/local_task.hpp>
 
@@ -23,25 +25,7 @@
 
 namespace {
 
-class counting_resource final : public std::pmr::memory_resource {
-public:
-    std::size_t allocations = 0;
-    std::size_t live = 0;
-
-private:
-    void* do_allocate(std::size_t n, std::size_t align) override {
-        ++allocations;
-        ++live;
-        return std::pmr::new_delete_resource()->allocate(n, align);
-    }
-    void do_deallocate(void* p, std::size_t n, std::size_t align) override {
-        --live;
-        std::pmr::new_delete_resource()->deallocate(p, n, align);
-    }
-    bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override {
-        return this == &o;
-    }
-};
+using cotrait_test::counting_resource;
 
 cotrait::local_task<int> answer() {
     co_return 42;

@@ -1,4 +1,6 @@
 // run_loop: a single-threaded executor driven by the calling thread.
+#include "support/test_support.hpp"
+
 #include <cotrait/async_scope.hpp>
 #include <cotrait/boxed_task.hpp>
 #include <cotrait/cancellation.hpp>
@@ -19,15 +21,7 @@
 
 namespace {
 
-struct tracked {
-    static inline std::atomic<int> alive{0};
-    tracked() noexcept { ++alive; }
-    tracked(const tracked& /*other*/) noexcept { ++alive; }
-    tracked(tracked&& /*other*/) noexcept { ++alive; }
-    tracked& operator=(const tracked&) = default;
-    tracked& operator=(tracked&&) = default;
-    ~tracked() { --alive; }
-};
+using cotrait_test::tracked;
 
 cotrait::boxed_task<> record(cotrait::run_loop& loop, std::vector<int>& log, int id) {
     for (int step = 0; step < 3; ++step) {

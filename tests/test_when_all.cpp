@@ -1,5 +1,7 @@
 // when_all: variadic and range forms, results, void, references, exceptions, and children that
 // finish on pool threads.
+#include "support/test_support.hpp"
+
 #include <cotrait/async_scope.hpp>
 #include <cotrait/boxed_task.hpp>
 #include <cotrait/cancellation.hpp>
@@ -22,15 +24,7 @@
 
 namespace {
 
-struct tracked {
-    static inline std::atomic<int> alive{0};
-    tracked() noexcept { ++alive; }
-    tracked(const tracked& /*other*/) noexcept { ++alive; }
-    tracked(tracked&& /*other*/) noexcept { ++alive; }
-    tracked& operator=(const tracked&) = default;
-    tracked& operator=(tracked&&) = default;
-    ~tracked() { --alive; }
-};
+using cotrait_test::tracked;
 
 cotrait::boxed_task<int> value(int v) {
     co_return v;

@@ -34,29 +34,45 @@ private:
     int value_;
 };
 
-// A thread-safe counting resource over new/delete, for checking what frames allocate.
+// Counts the blocks a single-threaded test's frames take from it.
 class counting_resource final : public std::pmr::memory_resource {
 public:
-    std::atomic<long> allocations{0};
-    std::atomic<long> deallocations{0};
-    std::atomic<long> live_bytes{0};
-    std::atomic<long> last_size{0};
+    std::size_t allocations = 0;
+    std::size_t deallocations = 0;
+    std::size_t live = 0;       // blocks not yet returned
+    std::size_t bytes = 0;      // bytes handed out in all
+    std::size_t live_bytes = 0; // bytes not yet returned
+    std::size_t last_size = 0;
 
 private:
     void* do_allocate(std::size_t n, std::size_t align) override {
         ++allocations;
-        live_bytes += static_cast<long>(n);
-        last_size = static_cast<long>(n);
+        ++live;
+        bytes += n;
+        live_bytes += n;
+        last_size = n;
         return std::pmr::new_delete_resource()->allocate(n, align);
     }
     void do_deallocate(void* p, std::size_t n, std::size_t align) override {
         ++deallocations;
-        live_bytes -= static_cast<long>(n);
+        --live;
+        live_bytes -= n;
         std::pmr::new_delete_resource()->deallocate(p, n, align);
     }
     bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override {
         return this == &o;
     }
+};
+
+// Counts live instances across threads, for checking that nothing outlives its owner.
+struct tracked {
+    static inline std::atomic<int> alive{0};
+    tracked() noexcept { ++alive; }
+    tracked(const tracked& /*other*/) noexcept { ++alive; }
+    tracked(tracked&& /*other*/) noexcept { ++alive; }
+    tracked& operator=(const tracked&) = default;
+    tracked& operator=(tracked&&) = default;
+    ~tracked() { --alive; }
 };
 
 // Families let one test body run against both task types.
