@@ -3,6 +3,7 @@
 
 #include <cotrait/config.hpp>
 #include <cotrait/detail/bump.hpp>
+#include <cotrait/detail/frame_record.hpp>
 #include <cotrait/new_delete.hpp>
 
 #include <cstddef>
@@ -135,10 +136,13 @@ private:
     }
 
     COTRAIT_NOINLINE void* allocate_from_new_block(std::size_t bytes, std::size_t alignment) {
-        std::size_t size = next_block_;
+        if (bytes > detail::max_request_bytes || alignment > detail::max_request_bytes) {
+            detail::throw_bad_alloc(); // the block size below would wrap around
+        }
         const std::size_t need = sizeof(block_header) + bytes + alignment;
+        std::size_t size = next_block_;
         while (size < need) {
-            size *= 2;
+            size = size > need / 2 ? need : size * 2;
         }
         void* raw = upstream_->allocate(size, alignof(block_header));
         auto* h = ::new (raw) block_header{blocks_, size};

@@ -16,6 +16,7 @@
 #endif
 
 #include <cotrait/config.hpp>
+#include <cotrait/detail/frame_record.hpp>
 #include <cotrait/detail/recycling_cache.hpp>
 #include <cotrait/new_delete.hpp>
 #include <cotrait/recycling.hpp>
@@ -51,16 +52,6 @@ inline constinit thread_local thread_frame_state tls_frames{};
 // Null means the built-in recycling resource, so the common case needs no pointer comparison.
 inline constinit std::atomic<std::pmr::memory_resource*> g_default_frame_resource{nullptr};
 
-struct alignas(frame_granule) frame_record {
-    std::uintptr_t
-        owner;         // owner_recycling, owner_new_delete, memory_resource*, or dealloc_record*|1
-    std::size_t block; // bytes obtained from the owner, record included
-};
-static_assert(sizeof(frame_record) == frame_granule);
-
-inline constexpr std::uintptr_t owner_recycling = 0;
-inline constexpr std::uintptr_t owner_new_delete = 2; // even, never a valid resource address
-
 static_assert(COTRAIT_MAX_FRAME_ALIGNMENT >= frame_granule &&
                   (COTRAIT_MAX_FRAME_ALIGNMENT & (COTRAIT_MAX_FRAME_ALIGNMENT - 1)) == 0,
               "COTRAIT_MAX_FRAME_ALIGNMENT must be a power of two, at least 16");
@@ -92,7 +83,7 @@ inline void free_displaced(void* /*rec*/, std::size_t inner) noexcept {
 }
 inline constexpr dealloc_record displaced_record{&free_displaced};
 inline std::uintptr_t owner_displaced() noexcept {
-    return reinterpret_cast<std::uintptr_t>(&displaced_record) | 1U;
+    return reinterpret_cast<std::uintptr_t>(&displaced_record) | owner_tag_dealloc;
 }
 
 // Off the hot path: `alloc(n)` returns a frame with a record in front (16-aligned). It is asked
@@ -112,23 +103,25 @@ COTRAIT_NOINLINE void* allocate_aligned_frame(std::size_t frame_size, std::size_
     return reinterpret_cast<void*>(frame);
 }
 
-inline void* stamp_frame(void* block, std::uintptr_t owner, std::size_t bytes) noexcept {
-    auto* rec = static_cast<frame_record*>(block);
-    rec->owner = owner;
-    rec->block = bytes;
-    return rec + 1;
+// The block for a frame of `frame_size` bytes, record included; throws std::bad_alloc for sizes
+// that would wrap around.
+inline std::size_t frame_block_size(std::size_t frame_size) {
+    if (COTRAIT_UNLIKELY(frame_size > max_request_bytes)) {
+        throw_bad_alloc();
+    }
+    return round_to_granule(frame_size + sizeof(frame_record));
 }
 
 inline void* allocate_frame_from(std::pmr::memory_resource* r, std::size_t frame_size) {
-    const std::size_t block = round_to_granule(frame_size + sizeof(frame_record));
+    const std::size_t block = frame_block_size(frame_size);
     if (r == nullptr || r == &g_recycling_resource) {
-        return stamp_frame(cache_allocate(block), owner_recycling, block);
+        return recycled_allocate(block) + 1;
     }
     if (r == &g_new_delete_resource) {
         return stamp_frame(::operator new(block), owner_new_delete, block);
     }
     void* p = r->allocate(block, frame_granule);
-    return stamp_frame(p, reinterpret_cast<std::uintptr_t>(r), block);
+    return stamp_frame(p, reinterpret_cast<std::uintptr_t>(r) | owner_tag_resource, block);
 }
 
 // The run-time selection: scope or thread default, else the process default.
@@ -145,30 +138,33 @@ COTRAIT_NOINLINE inline void* allocate_frame_selected(std::size_t frame_size) {
 inline void* allocate_frame(std::size_t frame_size) {
     if (COTRAIT_LIKELY(tls_frames.current == nullptr &&
                        g_default_frame_resource.load(std::memory_order_relaxed) == nullptr)) {
-        const std::size_t block = round_to_granule(frame_size + sizeof(frame_record));
-        return stamp_frame(cache_allocate(block), owner_recycling, block);
+        // Frame sizes are compile-time constants far below max_request_bytes.
+        return recycled_allocate(round_to_granule(frame_size + sizeof(frame_record))) + 1;
     }
     return allocate_frame_selected(frame_size);
 }
 
 COTRAIT_NOINLINE inline void deallocate_frame_slow(frame_record* rec) noexcept {
     const std::uintptr_t owner = rec->owner;
-    const std::size_t block = rec->block;
-    if (owner == owner_recycling) {
-        cache_deallocate(rec, block);
-    } else if (owner == owner_new_delete) {
-        global_free(rec, block);
-    } else if ((owner & 1U) != 0) {
-        reinterpret_cast<const dealloc_record*>(owner & ~std::uintptr_t{1})->deallocate(rec, block);
-    } else {
-        reinterpret_cast<std::pmr::memory_resource*>(owner)->deallocate(rec, block, frame_granule);
+    switch (owner & owner_tag_mask) {
+    case owner_tag_recycling:
+    case owner_new_delete:
+        recycled_free_slow(rec);
+        return;
+    case owner_tag_dealloc:
+        reinterpret_cast<const dealloc_record*>(owner & ~owner_tag_mask)
+            ->deallocate(rec, rec->block);
+        return;
+    default:
+        reinterpret_cast<std::pmr::memory_resource*>(owner)->deallocate(rec, rec->block,
+                                                                        frame_granule);
+        return;
     }
 }
 
 inline void deallocate_frame(void* frame) noexcept {
     frame_record* rec = static_cast<frame_record*>(frame) - 1;
-    if (COTRAIT_LIKELY(rec->owner == owner_recycling)) {
-        cache_deallocate(rec, rec->block);
+    if (COTRAIT_LIKELY(recycled_free_here(rec, rec->block))) {
         return;
     }
     deallocate_frame_slow(rec);
@@ -181,8 +177,7 @@ inline void deallocate_frame(void* frame) noexcept {
 inline void deallocate_frame(void* frame, std::size_t frame_size) noexcept {
     frame_record* rec = static_cast<frame_record*>(frame) - 1;
     const std::size_t block = round_to_granule(frame_size + sizeof(frame_record));
-    if (COTRAIT_LIKELY(rec->owner == owner_recycling && rec->block == block)) {
-        cache_deallocate(rec, block);
+    if (COTRAIT_LIKELY(rec->block == block && recycled_free_here(rec, block))) {
         return;
     }
     deallocate_frame_slow(rec);
@@ -245,15 +240,16 @@ void* allocate_frame_with_allocator(std::size_t frame_size, const A& a) {
     using traits = std::allocator_traits<RA>;
     static_assert(alignof(RA) <= frame_granule, "allocator objects must not be over-aligned");
     RA ra(a);
-    const std::size_t frame_block = round_to_granule(frame_size + sizeof(frame_record));
+    const std::size_t frame_block = frame_block_size(frame_size);
     const std::size_t bytes = frame_block + stored_allocator_size<RA>;
     void* block = std::to_address(traits::allocate(ra, bytes / frame_granule));
     if constexpr (!is_stateless_allocator_v<RA>) {
         ::new (static_cast<void*>(static_cast<unsigned char*>(block) + frame_block))
             RA(std::move(ra));
     }
-    return stamp_frame(block, reinterpret_cast<std::uintptr_t>(&dealloc_record_for<RA>) | 1U,
-                       bytes);
+    return stamp_frame(
+        block, reinterpret_cast<std::uintptr_t>(&dealloc_record_for<RA>) | owner_tag_dealloc,
+        bytes);
 }
 
 } // namespace detail
@@ -458,7 +454,8 @@ private:
         RA ra;
         const std::size_t bytes = round_to_granule(n + sizeof(frame_record));
         void* block = std::to_address(traits::allocate(ra, bytes / frame_granule));
-        return stamp_frame(block, 0, bytes);
+        // Only this policy's operator delete reads the record, for its size.
+        return stamp_frame(block, owner_new_delete, bytes);
     }
 #endif
 };

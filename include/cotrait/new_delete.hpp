@@ -2,7 +2,7 @@
 #pragma once
 
 #include <cotrait/config.hpp>
-#include <cotrait/detail/recycling_cache.hpp>
+#include <cotrait/detail/frame_record.hpp>
 
 #include <cstddef>
 #include <memory_resource>
@@ -54,6 +54,9 @@ public:
     new_delete_allocator(const new_delete_allocator<U>& /*other*/) noexcept {}
 
     [[nodiscard]] T* allocate(std::size_t n) {
+        if (COTRAIT_UNLIKELY(n > detail::max_request_bytes / sizeof(T))) {
+            detail::throw_bad_alloc(); // n * sizeof(T) would wrap around
+        }
         return static_cast<T*>(::operator new(n * sizeof(T)));
     }
     void deallocate(T* p, std::size_t n) noexcept { detail::global_free(p, n * sizeof(T)); }

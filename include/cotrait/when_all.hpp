@@ -5,6 +5,7 @@
 #include <cotrait/config.hpp>
 #include <cotrait/detail/driver.hpp>
 #include <cotrait/detail/transfer.hpp>
+#include <cotrait/recycling.hpp>
 
 #include <array>
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <cstdlib>
 #include <functional>
 #include <iterator>
+#include <memory>
 #include <ranges>
 #include <stop_token>
 #include <tuple>
@@ -208,22 +210,46 @@ private:
     bool started_ = false;
 };
 
+// The allocator of when_all's per-child storage: the recycling caches, so that a fan-out that
+// finishes on another thread gives the block back to the thread that made it, and a steady stream
+// of when_alls allocates nothing from the global heap.
+template <class E>
+using when_all_storage_allocator =
+    std::conditional_t<alignof(E) <= frame_granule, recycling_allocator<E>, std::allocator<E>>;
+
 // when_all(range): any number of awaitables of one type.
 template <class A>
 class when_all_range_awaitable : public when_all_base {
     using stored = stored_result_t<A>;
     using handle = typename driver<stored>::handle;
 
+    // 16 bytes for a task child: a fan-out of up to 255 fits one recycled block.
+    struct entry {
+        template <class Arg>
+        explicit entry(Arg&& a) : child(std::forward<Arg>(a)) {}
+        A child;
+        handle h{};
+    };
+    using entries = std::vector<entry, when_all_storage_allocator<entry>>;
+
 public:
     using result_type =
         std::conditional_t<std::is_void_v<stored>, void, std::vector<when_all_range_element_t<A>>>;
 
-    when_all_range_awaitable(std::stop_source stop, std::vector<A> children)
-        : when_all_base(children.size(), std::move(stop)), children_(std::move(children)) {}
+    // The range's elements are moved into storage of the awaitable's own; the range keeps its
+    // (moved-from) elements and its buffer, so a caller can refill and reuse it.
+    template <class R>
+    when_all_range_awaitable(std::stop_source stop, R&& range) : when_all_base(0, std::move(stop)) {
+        if constexpr (std::ranges::sized_range<R>) {
+            entries_.reserve(static_cast<std::size_t>(std::ranges::size(range)));
+        }
+        for (auto&& a : range) {
+            entries_.emplace_back(std::move(a));
+        }
+    }
 
     when_all_range_awaitable(when_all_range_awaitable&& other)
-        : when_all_base(other.children_.size(), std::move(other.stop_)),
-          children_(std::move(other.children_)) {
+        : when_all_base(0, std::move(other.stop_)), entries_(std::move(other.entries_)) {
         if (other.started_) {
             when_all_moved_after_start();
         }
@@ -231,70 +257,74 @@ public:
     when_all_range_awaitable& operator=(when_all_range_awaitable&&) = delete;
 
     ~when_all_range_awaitable() {
-        for (handle h : handles_) {
-            h.destroy();
+        for (entry& e : entries_) {
+            if (e.h) {
+                e.h.destroy();
+            }
         }
     }
 
-    bool await_ready() const noexcept { return children_.empty(); }
+    bool await_ready() const noexcept { return entries_.empty(); }
 
     bool await_suspend(std::coroutine_handle<> parent) {
         started_ = true;
         parent_ = parent;
-        reset_for_move(children_.size());
-        slots_.resize(children_.size());
-        handles_.reserve(children_.size());
-        for (std::size_t i = 0; i < children_.size(); ++i) {
-            handles_.push_back(make_driver<stored, A&>(children_[i]).release());
-            slots_[i] = child_slot{this, i};
-            handles_.back().promise().set_completion(&slots_[i],
-                                                     &when_all_base::on_child_done<stored>);
+        reset_for_move(entries_.size());
+        // Every driver frame is made before any child starts (see the variadic form).
+        for (entry& e : entries_) {
+            e.h = make_driver<stored, A&>(e.child).release();
+            e.h.promise().set_completion(this, &when_all_range_awaitable::on_done);
         }
-        for (handle h : handles_) {
-            resume_root(h);
+        for (entry& e : entries_) {
+            resume_root(e.h);
         }
         return parent_started_all();
     }
 
     result_type await_resume() {
-        const std::size_t failed = first_error();
-        if (failed != no_error) {
-            handles_[failed].promise().take();
+        if (void* failed = failed_.load(std::memory_order_acquire); failed != nullptr) {
+            handle::from_address(failed).promise().take(); // rethrows
         }
         if constexpr (std::is_void_v<stored>) {
             return;
         } else {
             result_type out;
-            out.reserve(handles_.size());
-            for (handle h : handles_) {
-                out.emplace_back(h.promise().take());
+            out.reserve(entries_.size());
+            for (entry& e : entries_) {
+                out.emplace_back(e.h.promise().take());
             }
             return out;
         }
     }
 
 private:
-    std::vector<A> children_;
-    std::vector<handle> handles_;
-    std::vector<child_slot> slots_;
+    // As when_all_base::child_done, with the failed child named by its driver frame instead of an
+    // index, so that no per-child slot is needed.
+    static std::coroutine_handle<> on_done(void* ctx, handle self) noexcept {
+        auto* me = static_cast<when_all_range_awaitable*>(ctx);
+        if (self.promise().failed()) {
+            void* expected = nullptr;
+            if (me->failed_.compare_exchange_strong(expected, self.address(),
+                                                    std::memory_order_acq_rel)) {
+                me->stop_.request_stop();
+            }
+        }
+        if (me->remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            return me->parent_;
+        }
+        return {};
+    }
+
+    entries entries_;
+    std::atomic<void*> failed_{nullptr};
     bool started_ = false;
 };
 
 template <class R>
-auto collect_range(R&& r) {
+void check_range_is_rvalue() {
     static_assert(!std::is_lvalue_reference_v<R>,
                   "cotrait::when_all(range): pass the range as an rvalue (std::move(tasks)); "
                   "its awaitables are moved into the when_all");
-    using A = std::ranges::range_value_t<R>;
-    if constexpr (std::is_same_v<std::remove_cvref_t<R>, std::vector<A>>) {
-        return std::vector<A>(std::move(r));
-    } else {
-        std::vector<A> v;
-        for (auto&& a : r) {
-            v.push_back(std::move(a));
-        }
-        return v;
-    }
 }
 
 template <class R>
@@ -336,16 +366,16 @@ template <awaitable... As>
 template <detail::awaitable_range R>
 [[nodiscard]] auto when_all(R&& range) {
     using A = std::ranges::range_value_t<R>;
-    return detail::when_all_range_awaitable<A>(std::stop_source(std::nostopstate),
-                                               detail::collect_range(std::forward<R>(range)));
+    detail::check_range_is_rvalue<R>();
+    return detail::when_all_range_awaitable<A>(std::stop_source(std::nostopstate), range);
 }
 
 /// As `when_all(range)`, and the first child to fail calls `stop.request_stop()`.
 template <detail::awaitable_range R>
 [[nodiscard]] auto when_all(std::stop_source stop, R&& range) {
     using A = std::ranges::range_value_t<R>;
-    return detail::when_all_range_awaitable<A>(std::move(stop),
-                                               detail::collect_range(std::forward<R>(range)));
+    detail::check_range_is_rvalue<R>();
+    return detail::when_all_range_awaitable<A>(std::move(stop), range);
 }
 
 } // namespace cotrait
