@@ -10,7 +10,11 @@
 
 #include <cotrait/arena.hpp>
 #include <cotrait/inline_storage.hpp>
+#include <cotrait/thread_pool.hpp>
+#include <cotrait/when_all.hpp>
 
+#include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -274,6 +278,88 @@ void register_threads() {
     }
 }
 
+// ---- Family: fan-out onto a thread pool ------------------------------------------------------
+//
+// pool_fanout/boxed_virtual/<allocator>/<threads>/<fan>: one iteration = `fan` virtual calls made
+// on the benchmark thread and awaited together with when_all; each implementation hops onto a
+// thread_pool of <threads> workers, so its frame is made on the caller and destroyed on a worker.
+// <threads> 0 is the same fan-out without the hop (everything on the caller), the reference for the
+// cross-thread cost. ns/call and allocs/call count every thread.
+
+struct fanout_iface {
+    virtual ~fanout_iface() = default;
+    virtual boxed_task<void> touch(std::atomic<int>& hits) = 0;
+};
+
+struct fanout_impl final : fanout_iface {
+    cotrait::thread_pool* pool = nullptr;
+    boxed_task<void> touch(std::atomic<int>& hits) override {
+        if (pool != nullptr) {
+            co_await pool->schedule();
+        }
+        hits.fetch_add(1, std::memory_order_relaxed);
+    }
+};
+
+boxed_task<void> fanout_round(fanout_iface& s, std::vector<boxed_task<void>>& tasks, int fan,
+                              std::atomic<int>& hits) {
+    tasks.clear();
+    for (int i = 0; i < fan; ++i) {
+        tasks.push_back(s.touch(hits));
+    }
+    co_await cotrait::when_all(std::move(tasks));
+}
+
+void register_pool_fanout() {
+    for (const runtime_alloc& a : runtime_allocs()) {
+        if (!one_of(a, {"new_delete", "recycling"})) {
+            continue;
+        }
+        for (const int threads : {0, 2, 4}) {
+            for (const int fan : {50, 200}) {
+                const std::string param = std::to_string(threads) + "/" + std::to_string(fan);
+                benchmark::RegisterBenchmark(
+                    name("pool_fanout", "boxed_virtual", a.name, param).c_str(),
+                    [a, threads, fan](State& st) {
+                        std::optional<cotrait::thread_pool> pool;
+                        fanout_impl impl;
+                        if (threads > 0) {
+                            pool.emplace(static_cast<std::size_t>(threads));
+                            impl.pool = &*pool;
+                        }
+                        fanout_iface* s = &impl;
+                        benchmark::DoNotOptimize(s);
+                        std::atomic<int> hits{0};
+                        std::vector<boxed_task<void>> tasks;
+                        tasks.reserve(static_cast<std::size_t>(fan));
+                        std::pmr::memory_resource* r = a.resource();
+                        // Warm-up: every thread's cache reaches its working set.
+                        for (int i = 0; i < 20; ++i) {
+                            with_resource(
+                                r, [&] { cotrait::sync_wait(fanout_round(*s, tasks, fan, hits)); });
+                        }
+                        bench::count_process_allocations(true);
+                        const std::uint64_t before = bench::process_allocations();
+                        for (auto _ : st) {
+                            with_resource(
+                                r, [&] { cotrait::sync_wait(fanout_round(*s, tasks, fan, hits)); });
+                        }
+                        const std::uint64_t after = bench::process_allocations();
+                        bench::count_process_allocations(false);
+                        using benchmark::Counter;
+                        const double calls = static_cast<double>(fan);
+                        st.counters["allocs/call"] = Counter(
+                            static_cast<double>(after - before) / calls, Counter::kAvgIterations);
+                        st.counters["calls/iteration"] = calls;
+                        st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations()) * fan);
+                    })
+                    ->UseRealTime()
+                    ->Unit(benchmark::kMicrosecond);
+            }
+        }
+    }
+}
+
 // ---- Family: I/O-bound calls -----------------------------------------------------------------
 
 void register_io() {
@@ -444,6 +530,7 @@ int main(int argc, char** argv) {
     register_depth();
     register_threads();
     register_io();
+    register_pool_fanout();
     register_memory();
     benchmark::AddCustomContext("cotrait_compiler",
 #if defined(__clang__)

@@ -285,6 +285,45 @@ class Report:
                 table(["allocator", "threads", "ns/call per thread", "× 1 thread",
                        "allocs/call"], body)]
 
+    def section_pool_fanout(self):
+        """pool_fanout/boxed_virtual/<alloc>/<threads>/<fan>: per call = per iteration / fan."""
+        runs = sorted(k for k in self.runs if k.startswith("bench_alloc.pool_fanout"))
+        rows = []
+        for run in runs:
+            malloc = run[len("bench_alloc.pool_fanout"):].lstrip(".") or "glibc"
+            for r in self.runs[run]:
+                parts = [p for p in r.name.split("/") if not DECORATIONS.match(p)]
+                if r.family != "pool_fanout" or len(parts) < 5:
+                    continue
+                calls = r.c("calls/iteration") or float(parts[4])
+                label = r.alloc if r.alloc != "new_delete" else f"new_delete ({malloc})"
+                rows.append((label, int(parts[3]), int(parts[4]), r, statistics.median(r.real) / calls))
+        if not rows:
+            return []
+
+        def ns_of(label, threads, fan):
+            for l, t, f, _, ns in rows:
+                if l == label and t == threads and f == fan:
+                    return ns
+            return None
+
+        body = []
+        for label, threads, fan, r, ns in sorted(rows, key=lambda x: (x[1], x[2], x[0])):
+            same = ns_of(label, 0, fan)
+            mi = ns_of("new_delete (mimalloc)", threads, fan)
+            body.append([label, threads if threads else "same thread", fan, fmt(ns),
+                         fmt_ratio(ns / same if same and threads else None),
+                         fmt_ratio(ns / mi if mi else None), fmt(r.c("allocs/call"), 3)])
+        return ["", "## Fan-out onto a thread pool", "",
+                "`fan` virtual calls made on one thread and awaited with `when_all`; each "
+                "implementation hops onto a `thread_pool`, so its frame is made on the caller and "
+                "destroyed on a worker. Wall time per call (the pool's hop dominates); allocs/call "
+                "counts the global operator new on every thread. `× same thread` compares with the "
+                "same fan-out without the hop; `× mimalloc` with new_delete under a preloaded "
+                "mimalloc at the same size. Not pinned.", "",
+                table(["allocator", "threads", "fan-out", "ns/call", "× same thread",
+                       "× mimalloc", "allocs/call"], body)]
+
     def section_io(self):
         rows = [r for r in self.main if r.family == "io"]
         if not rows:
@@ -430,6 +469,7 @@ class Report:
                 "a call that awaits itself through the interface `depth` − 1 times: `depth` "
                 "frames and virtual calls per call.", "depth")
             md += self.section_threads()
+            md += self.section_pool_fanout()
             md += self.section_io()
             md += self.section_memory()
         md += self.section_others()

@@ -9,6 +9,8 @@ into several runs:
 
     bench_alloc.json                 matrix, state, depth and io families, pinned
     bench_alloc.threads.json         threads family, not pinned (1 and 2 threads)
+    bench_alloc.pool_fanout[.<malloc>].json  fan-out onto a thread pool, not pinned; the new_delete
+                                     rows again under each preloaded malloc
     bench_alloc.memory-<alloc>.json  fragmentation family, one process per allocator so that each
                                      peak RSS is its own
     bench_alloc.<malloc>.json        the new_delete rows of the matrix again with mimalloc, jemalloc
@@ -110,6 +112,9 @@ class Runner:
     def run_alloc_suite(self, binary):
         self.run("bench_alloc", binary, [f"--benchmark_filter={MAIN_FILTER}"])
         self.run("bench_alloc.threads", binary, ["--benchmark_filter=^threads/"], pinned=False)
+        # Fan-out onto a thread pool: needs more than one CPU, so not pinned.
+        self.run("bench_alloc.pool_fanout", binary, ["--benchmark_filter=^pool_fanout/"],
+                 pinned=False)
         calls = "100000" if self.quick else "10000000"
         for name in list_benchmarks(binary, "^memory/"):
             alloc = name.split("/")[2]
@@ -124,6 +129,9 @@ class Runner:
                 continue
             self.run(f"bench_alloc.{label}", binary, [f"--benchmark_filter={PRELOAD_FILTER}"],
                      env_extra={"LD_PRELOAD": lib})
+            self.run(f"bench_alloc.pool_fanout.{label}", binary,
+                     ["--benchmark_filter=^pool_fanout/boxed_virtual/new_delete/"],
+                     pinned=False, env_extra={"LD_PRELOAD": lib})
 
 
 def main():

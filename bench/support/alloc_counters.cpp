@@ -4,6 +4,8 @@
 // definitions win over the preloaded library's operator new, and their malloc is the preloaded one.
 #include "bench_support.hpp"
 
+#include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 
@@ -18,9 +20,16 @@ namespace {
 // Read on every allocation: a plain global is cheaper than an atomic and it is only flipped while
 // a single thread runs.
 bool g_track_live = false;
+// Families whose calls allocate on several threads (pool_fanout) count process-wide too; the
+// relaxed flag keeps the single-threaded rows free of a shared atomic increment.
+std::atomic<bool> g_count_process{false};
+std::atomic<std::uint64_t> g_process_allocs{0};
 
 void count_new(void* p, std::size_t n) noexcept {
     alloc_counts& c = tls_counts;
+    if (g_count_process.load(std::memory_order_relaxed)) {
+        g_process_allocs.fetch_add(1, std::memory_order_relaxed);
+    }
     ++c.allocs;
     c.bytes += n;
     if (g_track_live) {
@@ -76,6 +85,14 @@ const char* malloc_in_use() noexcept {
         return "tcmalloc";
     }
     return "glibc";
+}
+
+void count_process_allocations(bool on) noexcept {
+    g_count_process.store(on, std::memory_order_relaxed);
+}
+
+std::uint64_t process_allocations() noexcept {
+    return g_process_allocs.load(std::memory_order_relaxed);
 }
 
 void track_live_bytes(bool on) noexcept {

@@ -38,6 +38,10 @@ struct alloc_counts {
     std::int64_t peak;
 };
 extern constinit thread_local alloc_counts tls_counts;
+/// Turns on or off a process-wide count of global allocations (all threads), read with
+/// process_allocations(); off by default so that single-threaded rows pay no shared increment.
+void count_process_allocations(bool on) noexcept;
+std::uint64_t process_allocations() noexcept;
 /// Turns live-byte tracking on or off (process-wide; set it while a single thread allocates).
 void track_live_bytes(bool on) noexcept;
 

@@ -340,7 +340,9 @@ inline frame_record* recycled_allocate(std::size_t block) {
 inline bool recycled_free_here(frame_record* r, [[maybe_unused]] std::size_t block) noexcept {
 #if COTRAIT_RECYCLING
     thread_cache& c = tls_cache;
-    if (COTRAIT_LIKELY(r->owner == c.tag)) {
+    // Blocks above the largest class are never stamped with a thread's tag; the size test folds
+    // away when `block` is a constant and keeps the compiler's bounds checks quiet otherwise.
+    if (COTRAIT_LIKELY(block <= COTRAIT_RECYCLING_MAX_BLOCK && r->owner == c.tag)) {
         const std::size_t i = class_of(block);
         if (COTRAIT_LIKELY(c.room[i] != 0)) {
             *reinterpret_cast<void**>(r) = c.heads[i];
