@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cotrait/config.hpp>
+#include <cotrait/detail/frame_policy.hpp>
 #include <cotrait/detail/promise.hpp>
 #include <cotrait/frame_allocator.hpp>
 #include <cotrait/static_task.hpp>

@@ -4,6 +4,7 @@
 
 #include <cotrait/awaitable_traits.hpp>
 #include <cotrait/config.hpp>
+#include <cotrait/detail/frame_policy.hpp>
 #include <cotrait/detail/result.hpp>
 #include <cotrait/detail/transfer.hpp>
 #include <cotrait/frame_allocator.hpp>
