@@ -40,14 +40,32 @@ struct method_info {
 
 namespace detail {
 
+// What the qualifiers of an async method's virtual say. Anything but nothing, `const`,
+// `noexcept` and `const noexcept` (ref-qualifiers, volatile) is reported as unsupported by a
+// static_assert naming the method, not as an incomplete type.
 template <class M>
-struct member_fn_traits;
+struct member_fn_traits {
+    static constexpr bool supported = false;
+    static constexpr bool is_const = false;
+};
 template <class R, class C, class... A>
 struct member_fn_traits<R (C::*)(A...)> {
+    static constexpr bool supported = true;
     static constexpr bool is_const = false;
 };
 template <class R, class C, class... A>
 struct member_fn_traits<R (C::*)(A...) const> {
+    static constexpr bool supported = true;
+    static constexpr bool is_const = true;
+};
+template <class R, class C, class... A>
+struct member_fn_traits<R (C::*)(A...) noexcept> {
+    static constexpr bool supported = true;
+    static constexpr bool is_const = false;
+};
+template <class R, class C, class... A>
+struct member_fn_traits<R (C::*)(A...) const noexcept> {
+    static constexpr bool supported = true;
     static constexpr bool is_const = true;
 };
 
@@ -315,10 +333,32 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
 } // namespace cotrait
 
 // ---- The macro layer --------------------------------------------------------------------------
+//
+// Every generated helper is named after its entry's method *and* index (COTRAIT_DETAIL_ID), so
+// that overloaded names do not collide, and every generated member name starts with `cotrait_`,
+// the only prefix an interface reserves (docs/interfaces.md, "Reserved names").
 
-// The virtual method: pure, or with the entry's body as default.
-#define COTRAIT_DETAIL_DECL(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_DECL_IMPL, c, m)
-#define COTRAIT_DETAIL_DECL_IMPL(c, name, ret, params, quals, no_body, ...)                        \
+// The type of a pointer to the entry's virtual. `decltype(&Name::name)` would be ambiguous for an
+// overloaded name; this spelling is not.
+#define COTRAIT_DETAIL_PM(c, ret, params, quals)                                                   \
+    COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)> (COTRAIT_DETAIL_CTX_NAME(c)::*)(        \
+        COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PTYPEONLY, params)) quals
+
+// The per-entry helpers, spelled as one macro each so that they read as template-ids.
+#define COTRAIT_DETAIL_PMT(name, i) COTRAIT_DETAIL_ID(cotrait_pm_, name, i)
+#define COTRAIT_DETAIL_RESULT_OF(name, i, S) COTRAIT_DETAIL_ID(cotrait_result_of_, name, i)<S>
+#define COTRAIT_DETAIL_SELF(name, i, I) COTRAIT_DETAIL_ID(cotrait_self_, name, i)<I>
+#define COTRAIT_DETAIL_STATUS(name, i, I) COTRAIT_DETAIL_ID(cotrait_status_, name, i)<I>()
+
+// The virtual method (pure, or with the entry's body as default), declared with the user's
+// spelling so that default arguments live here and only here.
+#define COTRAIT_DETAIL_DECL(c, i, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_DECL_IMPL, c, i, m)
+#define COTRAIT_DETAIL_DECL_IMPL(c, i, name, ret, params, quals, no_body, ...)                     \
+    using COTRAIT_DETAIL_PMT(name, i) = COTRAIT_DETAIL_PM(c, ret, params, quals);                  \
+    static_assert(::cotrait::detail::member_fn_traits<COTRAIT_DETAIL_PMT(name, i)>::supported,     \
+                  "cotrait: the async method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(         \
+                      c)) "::" #name " has qualifiers that are not supported: write nothing, "     \
+                          "`const`, `noexcept` or `const noexcept` after its parameter list");     \
     virtual COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)>                                 \
     name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECL, params)) quals COTRAIT_PP_CAT(                 \
         COTRAIT_DETAIL_BODY_, no_body)(__VA_ARGS__)
@@ -326,20 +366,22 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
 #define COTRAIT_DETAIL_BODY_0(...) __VA_ARGS__
 
 // Per method: how well an implementation type serves it, and the diagnostics naming it.
-#define COTRAIT_DETAIL_CHECKS(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_CHECKS_IMPL, c, m)
-#define COTRAIT_DETAIL_CHECKS_IMPL(c, name, ret, params, quals, no_body, ...)                      \
+#define COTRAIT_DETAIL_CHECKS(c, i, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_CHECKS_IMPL, c, i, m)
+#define COTRAIT_DETAIL_CHECKS_IMPL(c, i, name, ret, params, quals, no_body, ...)                   \
     template <class Cotrait_Self>                                                                  \
-    using cotrait_result_of_##name = decltype(::std::declval<Cotrait_Self&>().name(                \
-        COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECLVAL, params)));                                   \
+    using COTRAIT_DETAIL_ID(cotrait_result_of_, name, i) =                                         \
+        decltype(::std::declval<Cotrait_Self&>().name(                                             \
+            COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECLVAL, params)));                               \
     template <class Cotrait_Impl>                                                                  \
-    static constexpr int cotrait_status_##name() noexcept {                                        \
-        using cotrait_self =                                                                       \
-            ::cotrait::detail::self_for<decltype(&COTRAIT_DETAIL_CTX_NAME(c)::name),               \
-                                        Cotrait_Impl>;                                             \
+    using COTRAIT_DETAIL_ID(cotrait_self_, name, i) =                                              \
+        ::cotrait::detail::self_for<COTRAIT_DETAIL_PMT(name, i), Cotrait_Impl>;                    \
+    template <class Cotrait_Impl>                                                                  \
+    static constexpr int COTRAIT_DETAIL_ID(cotrait_status_, name, i)() noexcept {                  \
+        using cotrait_self = COTRAIT_DETAIL_SELF(name, i, Cotrait_Impl);                           \
         using cotrait_plain = ::std::remove_cv_t<Cotrait_Impl>;                                    \
-        if constexpr (requires { typename cotrait_result_of_##name<cotrait_self>; }) {             \
-            return ::cotrait::detail::result_status<cotrait_result_of_##name<cotrait_self>,        \
-                                                    COTRAIT_DETAIL_RESULT(ret)>();                 \
+        if constexpr (requires { typename COTRAIT_DETAIL_RESULT_OF(name, i, cotrait_self); }) {    \
+            using cotrait_result = COTRAIT_DETAIL_RESULT_OF(name, i, cotrait_self);                \
+            return ::cotrait::detail::result_status<cotrait_result, COTRAIT_DETAIL_RESULT(ret)>(); \
         } else if constexpr (requires { &cotrait_plain::name; }) {                                 \
             return ::cotrait::detail::method_wrong_signature;                                      \
         } else {                                                                                   \
@@ -347,8 +389,8 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
         }                                                                                          \
     }                                                                                              \
     template <class Cotrait_Impl, bool Cotrait_Diagnose>                                           \
-    static constexpr bool cotrait_check_##name() noexcept {                                        \
-        constexpr int cotrait_st = cotrait_status_##name<Cotrait_Impl>();                          \
+    static constexpr bool COTRAIT_DETAIL_ID(cotrait_check_, name, i)() noexcept {                  \
+        constexpr int cotrait_st = COTRAIT_DETAIL_STATUS(name, i, Cotrait_Impl);                   \
         constexpr bool cotrait_required = no_body;                                                 \
         static_assert(!Cotrait_Diagnose || !cotrait_required ||                                    \
                           cotrait_st != ::cotrait::detail::method_missing,                         \
@@ -376,41 +418,48 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
 #define COTRAIT_DETAIL_STR(x) COTRAIT_DETAIL_STR_I(x)
 #define COTRAIT_DETAIL_STR_I(x) #x
 
-#define COTRAIT_DETAIL_CHECK_CALL(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_CHECK_CALL_IMPL, c, m)
-#define COTRAIT_DETAIL_CHECK_CALL_IMPL(c, name, ret, params, quals, no_body, ...)                  \
-    cotrait_check_##name<Cotrait_Impl, Cotrait_Diagnose>(),
+#define COTRAIT_DETAIL_CHECK_CALL(c, i, m)                                                         \
+    COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_CHECK_CALL_IMPL, c, i, m)
+#define COTRAIT_DETAIL_CHECK_CALL_IMPL(c, i, name, ret, params, quals, no_body, ...)               \
+    COTRAIT_DETAIL_ID(cotrait_check_, name, i)<Cotrait_Impl, Cotrait_Diagnose>(),
 
-#define COTRAIT_DETAIL_INFO(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_INFO_IMPL, c, m)
-#define COTRAIT_DETAIL_INFO_IMPL(c, name, ret, params, quals, no_body, ...)                        \
-    ::cotrait::method_info{#name, COTRAIT_DETAIL_ARITY(params),                                    \
-                           ::cotrait::detail::member_fn_traits<decltype(&COTRAIT_DETAIL_CTX_NAME(  \
-                               c)::name)>::is_const,                                               \
-                           no_body == 0, COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(c))},
+#define COTRAIT_DETAIL_INFO(c, i, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_INFO_IMPL, c, i, m)
+#define COTRAIT_DETAIL_INFO_IMPL(c, i, name, ret, params, quals, no_body, ...)                     \
+    ::cotrait::method_info{                                                                        \
+        #name, COTRAIT_DETAIL_ARITY(params),                                                       \
+        ::cotrait::detail::member_fn_traits<COTRAIT_DETAIL_PMT(name, i)>::is_const, no_body == 0,  \
+        COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(c))},
 
-#define COTRAIT_DETAIL_INDEX(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_INDEX_IMPL, c, m)
-#define COTRAIT_DETAIL_INDEX_IMPL(c, name, ret, params, quals, no_body, ...)                       \
-    if constexpr (::std::is_same_v<Cotrait_PM, decltype(&COTRAIT_DETAIL_CTX_NAME(c)::name)>) {     \
-        if (cotrait_pm == &COTRAIT_DETAIL_CTX_NAME(c)::name) {                                     \
+#define COTRAIT_DETAIL_INDEX(c, i, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_INDEX_IMPL, c, i, m)
+#define COTRAIT_DETAIL_INDEX_IMPL(c, i, name, ret, params, quals, no_body, ...)                    \
+    if constexpr (::std::is_same_v<Cotrait_PM, COTRAIT_DETAIL_PMT(name, i)>) {                     \
+        if (cotrait_pm ==                                                                          \
+            static_cast<COTRAIT_DETAIL_PMT(name, i)>(&COTRAIT_DETAIL_CTX_NAME(c)::name)) {         \
             return cotrait_i;                                                                      \
         }                                                                                          \
     }                                                                                              \
     ++cotrait_i;
 
 // The adapter's override: forward to the implementation and adopt its task, or run the default.
-#define COTRAIT_DETAIL_OVERRIDE(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_OVERRIDE_IMPL, c, m)
-#define COTRAIT_DETAIL_OVERRIDE_IMPL(c, name, ret, params, quals, no_body, ...)                    \
+// Its parameters have generated names (see COTRAIT_DETAIL_PARG) and no default arguments: the
+// defaults apply to calls through the interface, whose declaration carries them.
+#define COTRAIT_DETAIL_OVERRIDE(c, i, m)                                                           \
+    COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_OVERRIDE_IMPL, c, i, m)
+#define COTRAIT_DETAIL_OVERRIDE_IMPL(c, i, name, ret, params, quals, no_body, ...)                 \
     COTRAIT_CORO_WRAPPER COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)> name(              \
-        COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECL, params)) quals override {                       \
+        COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PARG, params)) quals override {                        \
+        using cotrait_iface = COTRAIT_DETAIL_CTX_NAME(c);                                          \
         constexpr int cotrait_st =                                                                 \
-            COTRAIT_DETAIL_CTX_NAME(c)::template cotrait_status_##name<cotrait_impl_t>();          \
+            cotrait_iface::template COTRAIT_DETAIL_STATUS(name, i, cotrait_impl_t);                \
         if constexpr (cotrait_st == ::cotrait::detail::method_ok) {                                \
             /* The task is constructed here, not in a helper function, so that Clang's */          \
             /* coro_lifetimebound analysis sees a plain move of a prvalue. */                      \
             using cotrait_task = COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)>;           \
-            if constexpr (::cotrait::detail::adoptable_v<                                          \
-                              cotrait_task, cotrait_result_of_##name<::cotrait::detail::self_for<  \
-                                                decltype(&COTRAIT_DETAIL_CTX_NAME(c)::name),       \
-                                                cotrait_impl_t>>>) {                               \
+            using cotrait_self =                                                                   \
+                typename cotrait_iface::template COTRAIT_DETAIL_SELF(name, i, cotrait_impl_t);     \
+            using cotrait_result =                                                                 \
+                typename cotrait_iface::template COTRAIT_DETAIL_RESULT_OF(name, i, cotrait_self);  \
+            if constexpr (::cotrait::detail::adoptable_v<cotrait_task, cotrait_result>) {          \
                 return cotrait_task(                                                               \
                     this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params))); \
             } else {                                                                               \
@@ -419,7 +468,7 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
             }                                                                                      \
         } else {                                                                                   \
             COTRAIT_PP_CAT(COTRAIT_DETAIL_FALLBACK_, no_body)                                      \
-            (COTRAIT_DETAIL_CTX_NAME(c)::name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params)))  \
+            (cotrait_iface::name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params)))               \
         }                                                                                          \
     }
 // Required method: unreachable, the adapter's static_assert has already failed; returning an
@@ -427,6 +476,9 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
 #define COTRAIT_DETAIL_FALLBACK_1(call) return {};
 #define COTRAIT_DETAIL_FALLBACK_0(call) return this->call;
 
+// The adapter's layer is defined inside the interface (not out of class, as `Name::cotrait_layer`)
+// so that an interface may be declared at namespace scope, as a member of a class, or as a class
+// template (`template <class T> ASYNC_INTERFACE(...)`).
 #define COTRAIT_DETAIL_INTERFACE(Name, Base, Task, ...)                                            \
     struct Name : Base {                                                                           \
         COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_DECL, (Name, Task), __VA_ARGS__)                         \
@@ -457,21 +509,19 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
             return ::cotrait::npos_method;                                                         \
         }                                                                                          \
         template <class Cotrait_Top, class Cotrait_Impl>                                           \
-        class cotrait_layer;                                                                       \
+        class cotrait_layer : public Base::template cotrait_layer<Cotrait_Top, Cotrait_Impl> {     \
+            using cotrait_next = typename Base::template cotrait_layer<Cotrait_Top, Cotrait_Impl>; \
+                                                                                                   \
+        protected:                                                                                 \
+            using cotrait_next::cotrait_next;                                                      \
+            using cotrait_impl_t = typename cotrait_next::cotrait_impl_type;                       \
+                                                                                                   \
+        public:                                                                                    \
+            COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_OVERRIDE, (Name, Task), __VA_ARGS__)                 \
+        };                                                                                         \
                                                                                                    \
     protected:                                                                                     \
         Name() = default;                                                                          \
-    };                                                                                             \
-    template <class Cotrait_Top, class Cotrait_Impl>                                               \
-    class Name::cotrait_layer : public Base::template cotrait_layer<Cotrait_Top, Cotrait_Impl> {   \
-        using cotrait_next = typename Base::template cotrait_layer<Cotrait_Top, Cotrait_Impl>;     \
-                                                                                                   \
-    protected:                                                                                     \
-        using cotrait_next::cotrait_next;                                                          \
-        using cotrait_impl_t = typename cotrait_next::cotrait_impl_type;                           \
-                                                                                                   \
-    public:                                                                                        \
-        COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_OVERRIDE, (Name, Task), __VA_ARGS__)                     \
     }
 
 /// Declares the virtual async interface `Name`; each further argument is a method entry
