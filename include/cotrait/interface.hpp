@@ -209,12 +209,37 @@ private:
     detail::impl_storage<Impl> impl_;
 };
 
+namespace detail {
+// Named so that a failed `implements` constraint, which compilers report by quoting this
+// expression, tells the user where to look.
+template <class T, class I>
+inline constexpr bool
+    see_why_with_static_assert_check_implements = I::template cotrait_check<T, false>();
+} // namespace detail
+
 /// Satisfied by a type whose objects can serve every required async method of interface `I`
 /// (and every provided one they declare): for each method `m`, `t.m(args...)` is valid with the
 /// interface's parameter types (on a const `t` for const methods) and returns an awaitable whose
 /// result converts to the method's result type. Used as `template <cotrait::implements<I> T>`.
+/// A concept cannot say *why* it is not satisfied; `static_assert(check_implements<I, T>())` does.
 template <class T, class I>
-concept implements = std::derived_from<I, async_interface> && I::template cotrait_check<T, false>();
+concept implements = std::derived_from<I, async_interface> &&
+    detail::see_why_with_static_assert_check_implements<T, I>;
+
+/// `implements<T, I>`, diagnosed: for each async method of `I` that `T` cannot serve, a
+/// static_assert names the method and what is wrong (missing, wrong parameters or constness, not
+/// awaitable, wrong result). Use as `static_assert(cotrait::check_implements<I, T>());` to see why
+/// a type does not satisfy the concept.
+template <class I, class T>
+constexpr bool check_implements() noexcept {
+    static_assert(std::is_base_of_v<async_interface, I>,
+                  "cotrait::check_implements<I, T>: I must be declared with COTRAIT_INTERFACE");
+    if constexpr (std::is_base_of_v<async_interface, I>) {
+        return I::template cotrait_check<T, true>();
+    } else {
+        return false;
+    }
+}
 
 /// Wraps a static implementation `Impl` (held by value, or by reference for `Impl = T&`) into the
 /// virtual interface `I`. Each virtual call forwards its arguments to `Impl`'s method and adopts
