@@ -198,15 +198,36 @@ public:
     /// The implementation type (cv-qualified if the adapter holds a const reference).
     using cotrait_impl_type = std::remove_reference_t<Impl>;
 
+    /// The wrapped implementation. Named with the reserved `cotrait_` prefix so that it cannot
+    /// collide with an async method of the interface (a plain `impl()` did).
+    cotrait_impl_type& cotrait_impl() noexcept { return cotrait_storage_.get(); }
+    /// The wrapped implementation.
+    const cotrait_impl_type& cotrait_impl() const noexcept { return cotrait_storage_.get(); }
+
+    /// Deprecated spelling of cotrait_impl(). A template, so that it never overrides an async
+    /// method named `impl`; declared at the bottom of the adapter, so that such a method's
+    /// override (in a layer above) hides it.
+    template <class Cotrait_Self = void>
+    [[deprecated("use cotrait_impl() (a method named `impl` may belong to the "
+                 "interface)")]] cotrait_impl_type&
+    impl() noexcept {
+        return cotrait_storage_.get();
+    }
+    /// Deprecated spelling of cotrait_impl().
+    template <class Cotrait_Self = void>
+    [[deprecated("use cotrait_impl() (a method named `impl` may belong to the "
+                 "interface)")]] const cotrait_impl_type&
+    impl() const noexcept {
+        return cotrait_storage_.get();
+    }
+
 protected:
     template <class... A>
-    explicit cotrait_layer(std::in_place_t /*tag*/, A&&... a) : impl_(std::forward<A>(a)...) {}
-
-    cotrait_impl_type& cotrait_impl() noexcept { return impl_.get(); }
-    const cotrait_impl_type& cotrait_impl() const noexcept { return impl_.get(); }
+    explicit cotrait_layer(std::in_place_t /*tag*/, A&&... a)
+        : cotrait_storage_(std::forward<A>(a)...) {}
 
 private:
-    detail::impl_storage<Impl> impl_;
+    detail::impl_storage<Impl> cotrait_storage_;
 };
 
 namespace detail {
@@ -253,19 +274,17 @@ class adapter final : public I::template cotrait_layer<I, Impl> {
                   "cotrait::adapter<I, Impl>: I must be declared with COTRAIT_INTERFACE");
     static_assert(I::template cotrait_check<std::remove_reference_t<Impl>, true>(),
                   "cotrait::adapter<I, Impl>: Impl does not implement I (see the errors above)");
-    using base = typename I::template cotrait_layer<I, Impl>;
+    // Every name the adapter declares is reserved (`cotrait_` prefix or the constructor), so that
+    // the interface's methods, whatever their names, are reachable through the adapter's type.
+    using cotrait_base = typename I::template cotrait_layer<I, Impl>;
 
 public:
     /// Holds `impl` (moved in, or referred to when `Impl` is a reference).
-    explicit adapter(Impl impl) : base(std::in_place, static_cast<Impl&&>(impl)) {}
+    explicit adapter(Impl impl) : cotrait_base(std::in_place, static_cast<Impl&&>(impl)) {}
     /// Constructs the implementation in place from `args`.
     template <class... A>
-    explicit adapter(std::in_place_t tag, A&&... args) : base(tag, std::forward<A>(args)...) {}
-
-    /// The wrapped implementation.
-    std::remove_reference_t<Impl>& impl() noexcept { return this->cotrait_impl(); }
-    /// The wrapped implementation.
-    const std::remove_reference_t<Impl>& impl() const noexcept { return this->cotrait_impl(); }
+    explicit adapter(std::in_place_t tag, A&&... args)
+        : cotrait_base(tag, std::forward<A>(args)...) {}
 };
 
 /// An owning virtual handle on a static implementation: the analog of dynosaur's `new_box`.
