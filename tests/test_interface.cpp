@@ -449,6 +449,14 @@ constexpr bool constrained(const T& /*t*/) {
 
 } // namespace concepts
 
+// Both return tasks of another result type than the interface's (int for std::optional<int>,
+// int& for const int&): the adapter accepts them only with the opt-in, since each call costs a
+// second frame.
+template <>
+inline constexpr bool cotrait::allow_result_conversion<concepts::ConvertibleResult> = true;
+template <>
+inline constexpr bool cotrait::allow_result_conversion<concepts::RefToMember> = true;
+
 TEST_CASE("concept satisfaction and rejection") {
     using namespace concepts;
     STATIC_REQUIRE(cotrait::implements<Good, Api>);

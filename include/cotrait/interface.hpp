@@ -114,6 +114,30 @@ Task await_into(A a) {
 template <class Task, class X>
 inline constexpr bool adoptable_v = std::is_convertible_v<X&&, Task>;
 
+template <class X>
+struct is_cotrait_task : std::false_type {};
+template <class T, class A>
+struct is_cotrait_task<static_task<T, A>> : std::true_type {};
+template <class T>
+struct is_cotrait_task<boxed_task<T>> : std::true_type {};
+template <class T>
+struct is_cotrait_task<local_task<T>> : std::true_type {};
+
+// A cotrait task whose result type differs from the method's R (static_task<int> for a
+// std::size_t method): it cannot be adopted, so the adapter would wrap it in a second frame.
+// Almost always an oversight, since the implementation could return R directly.
+template <class X, class R>
+constexpr bool converting_task() noexcept {
+    using x = std::remove_cvref_t<X>;
+    if constexpr (is_cotrait_task<x>::value) {
+        return !std::is_same_v<typename x::value_type, R>;
+    } else {
+        return false;
+    }
+}
+template <class X, class R>
+inline constexpr bool converting_task_v = converting_task<X, R>();
+
 constexpr bool all_true(std::initializer_list<bool> results) noexcept {
     for (bool r : results) {
         if (!r) {
@@ -161,6 +185,14 @@ private:
 
 } // namespace detail
 
+/// Opt-in for an implementation `Impl` whose methods return cotrait tasks of another result type
+/// than the interface's (e.g. `static_task<int>` for a `std::size_t` method). Such a result cannot
+/// be adopted, so the adapter awaits it in a coroutine of its own: a second frame per call. The
+/// adapter rejects this unless `Impl` opts in:
+///     template <> inline constexpr bool cotrait::allow_result_conversion<MyImpl> = true;
+template <class Impl>
+inline constexpr bool allow_result_conversion = false;
+
 /// Not found (reflection lookups).
 inline constexpr std::size_t npos_method = static_cast<std::size_t>(-1);
 
@@ -177,6 +209,10 @@ public:
     // public because the adapter and the concept need them, not for direct use.
     template <class Impl, bool Diagnose>
     static constexpr bool cotrait_check() noexcept {
+        return true;
+    }
+    template <class Impl>
+    static constexpr bool cotrait_cost_check() noexcept {
         return true;
     }
     static constexpr std::array<method_info, 0> cotrait_methods() noexcept { return {}; }
@@ -274,6 +310,9 @@ class adapter final : public I::template cotrait_layer<I, Impl> {
                   "cotrait::adapter<I, Impl>: I must be declared with COTRAIT_INTERFACE");
     static_assert(I::template cotrait_check<std::remove_reference_t<Impl>, true>(),
                   "cotrait::adapter<I, Impl>: Impl does not implement I (see the errors above)");
+    static_assert(I::template cotrait_cost_check<std::remove_reference_t<Impl>>(),
+                  "cotrait::adapter<I, Impl>: a method of Impl would cost a second frame per call "
+                  "(see the errors above)");
     // Every name the adapter declares is reserved (`cotrait_` prefix or the constructor), so that
     // the interface's methods, whatever their names, are reachable through the adapter's type.
     using cotrait_base = typename I::template cotrait_layer<I, Impl>;
@@ -458,6 +497,29 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
                       "method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(c)) "::" #name);        \
         return cotrait_st == ::cotrait::detail::method_ok ||                                       \
                (!cotrait_required && cotrait_st == ::cotrait::detail::method_missing);             \
+    }                                                                                              \
+    template <class Cotrait_Impl>                                                                  \
+    static constexpr bool COTRAIT_DETAIL_ID(cotrait_cost_, name, i)() noexcept {                   \
+        if constexpr (COTRAIT_DETAIL_STATUS(name, i, Cotrait_Impl) ==                              \
+                      ::cotrait::detail::method_ok) {                                              \
+            using cotrait_self = COTRAIT_DETAIL_SELF(name, i, Cotrait_Impl);                       \
+            using cotrait_result = COTRAIT_DETAIL_RESULT_OF(name, i, cotrait_self);                \
+            constexpr bool cotrait_ok =                                                            \
+                !::cotrait::detail::converting_task_v<cotrait_result,                              \
+                                                      COTRAIT_DETAIL_RESULT(ret)> ||               \
+                ::cotrait::allow_result_conversion<::std::remove_cv_t<Cotrait_Impl>>;              \
+            static_assert(cotrait_ok,                                                              \
+                          "cotrait: the implementation's `" #name                                  \
+                          "` returns a cotrait task of another result type than the async "        \
+                          "method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(                    \
+                              c)) "::" #name ", so every call through the adapter would allocate " \
+                                  "a second coroutine frame to convert the result: return the "    \
+                                  "interface's exact result type, or opt in with "                 \
+                                  "cotrait::allow_result_conversion<Impl> = true");                \
+            return cotrait_ok;                                                                     \
+        } else {                                                                                   \
+            return true;                                                                           \
+        }                                                                                          \
     }
 #define COTRAIT_DETAIL_STR(x) COTRAIT_DETAIL_STR_I(x)
 #define COTRAIT_DETAIL_STR_I(x) #x
@@ -466,6 +528,10 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
     COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_CHECK_CALL_IMPL, c, i, m)
 #define COTRAIT_DETAIL_CHECK_CALL_IMPL(c, i, name, ret, params, quals, no_body, ...)               \
     COTRAIT_DETAIL_ID(cotrait_check_, name, i)<Cotrait_Impl, Cotrait_Diagnose>(),
+#define COTRAIT_DETAIL_COST_CALL(c, i, m)                                                          \
+    COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_COST_CALL_IMPL, c, i, m)
+#define COTRAIT_DETAIL_COST_CALL_IMPL(c, i, name, ret, params, quals, no_body, ...)                \
+    COTRAIT_DETAIL_ID(cotrait_cost_, name, i)<Cotrait_Impl>(),
 
 #define COTRAIT_DETAIL_INFO(c, i, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_INFO_IMPL, c, i, m)
 #define COTRAIT_DETAIL_INFO_IMPL(c, i, name, ret, params, quals, no_body, ...)                     \
@@ -533,6 +599,12 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
             return ::cotrait::detail::all_true(                                                    \
                 {Base::template cotrait_check<Cotrait_Impl, Cotrait_Diagnose>(),                   \
                  COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_CHECK_CALL, (Name, Task), __VA_ARGS__)});       \
+        }                                                                                          \
+        template <class Cotrait_Impl>                                                              \
+        static constexpr bool cotrait_cost_check() noexcept {                                      \
+            return ::cotrait::detail::all_true(                                                    \
+                {Base::template cotrait_cost_check<Cotrait_Impl>(),                                \
+                 COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_COST_CALL, (Name, Task), __VA_ARGS__)});        \
         }                                                                                          \
         static constexpr auto cotrait_methods() noexcept {                                         \
             return ::cotrait::detail::concat_methods(                                              \
