@@ -23,6 +23,9 @@ ASYNC_INTERFACE(Greeter,
 
 // Defaults declared by an extending interface, and defaults inherited from the base.
 ASYNC_INTERFACE_EXTENDS(LoudStore, Store, (shout, (std::string), ((std::string) s = "hey") const));
+
+// A thread-affine (local_task) interface takes defaults the same way.
+ASYNC_LOCAL_INTERFACE(LocalStore, (get, (int), ((int) id = 9, (int) scale = 1) const));
 // clang-format on
 
 struct Impl {
@@ -54,6 +57,10 @@ struct GreeterImpl {
 struct LoudImpl {
     cotrait::static_task<int> get(int id) const { co_return id * 100; }
     cotrait::static_task<std::string> shout(std::string s) const { co_return s + "!"; }
+};
+
+struct ScaledImpl {
+    cotrait::static_task<int> get(int id, int scale) const { co_return id* scale; }
 };
 
 // The virtual path: overrides declare no defaults, the interface's apply.
@@ -124,4 +131,11 @@ TEST_CASE("default arguments: extending interface, own and inherited defaults") 
 TEST_CASE("default arguments: reflection counts every parameter") {
     CHECK(cotrait::async_methods<defaults::Greeter>()[0].arity == 3);
     CHECK(cotrait::async_methods<defaults::Store>()[0].arity == 1);
+}
+
+TEST_CASE("default arguments: local interface") {
+    auto l = cotrait::make_adapter<defaults::LocalStore>(defaults::ScaledImpl{});
+    CHECK(cotrait::sync_wait(l->get(3, 2)) == 6);
+    CHECK(cotrait::sync_wait(l->get(4)) == 4);
+    CHECK(cotrait::sync_wait(l->get()) == 9);
 }
