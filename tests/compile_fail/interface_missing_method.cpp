@@ -13,5 +13,5 @@ struct NoSave {
 
 int main() {
     cotrait::adapter<Repository, NoSave> a{NoSave{}};
-    return a.cotrait_impl().find_user(1).valid() ? 0 : 1;
+    return a.impl().find_user(1).valid() ? 0 : 1;
 }
