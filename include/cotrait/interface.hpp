@@ -40,14 +40,32 @@ struct method_info {
 
 namespace detail {
 
+// What the qualifiers of an async method's virtual say. Anything but nothing, `const`,
+// `noexcept` and `const noexcept` (ref-qualifiers, volatile) is reported as unsupported by a
+// static_assert naming the method, not as an incomplete type.
 template <class M>
-struct member_fn_traits;
+struct member_fn_traits {
+    static constexpr bool supported = false;
+    static constexpr bool is_const = false;
+};
 template <class R, class C, class... A>
 struct member_fn_traits<R (C::*)(A...)> {
+    static constexpr bool supported = true;
     static constexpr bool is_const = false;
 };
 template <class R, class C, class... A>
 struct member_fn_traits<R (C::*)(A...) const> {
+    static constexpr bool supported = true;
+    static constexpr bool is_const = true;
+};
+template <class R, class C, class... A>
+struct member_fn_traits<R (C::*)(A...) noexcept> {
+    static constexpr bool supported = true;
+    static constexpr bool is_const = false;
+};
+template <class R, class C, class... A>
+struct member_fn_traits<R (C::*)(A...) const noexcept> {
+    static constexpr bool supported = true;
     static constexpr bool is_const = true;
 };
 
@@ -96,6 +114,30 @@ Task await_into(A a) {
 template <class Task, class X>
 inline constexpr bool adoptable_v = std::is_convertible_v<X&&, Task>;
 
+template <class X>
+struct is_cotrait_task : std::false_type {};
+template <class T, class A>
+struct is_cotrait_task<static_task<T, A>> : std::true_type {};
+template <class T>
+struct is_cotrait_task<boxed_task<T>> : std::true_type {};
+template <class T>
+struct is_cotrait_task<local_task<T>> : std::true_type {};
+
+// A cotrait task whose result type differs from the method's R (static_task<int> for a
+// std::size_t method): it cannot be adopted, so the adapter would wrap it in a second frame.
+// Almost always an oversight, since the implementation could return R directly.
+template <class X, class R>
+constexpr bool converting_task() noexcept {
+    using x = std::remove_cvref_t<X>;
+    if constexpr (is_cotrait_task<x>::value) {
+        return !std::is_same_v<typename x::value_type, R>;
+    } else {
+        return false;
+    }
+}
+template <class X, class R>
+inline constexpr bool converting_task_v = converting_task<X, R>();
+
 constexpr bool all_true(std::initializer_list<bool> results) noexcept {
     for (bool r : results) {
         if (!r) {
@@ -143,6 +185,14 @@ private:
 
 } // namespace detail
 
+/// Opt-in for an implementation `Impl` whose methods return cotrait tasks of another result type
+/// than the interface's (e.g. `static_task<int>` for a `std::size_t` method). Such a result cannot
+/// be adopted, so the adapter awaits it in a coroutine of its own: a second frame per call. The
+/// adapter rejects this unless `Impl` opts in:
+///     template <> inline constexpr bool cotrait::allow_result_conversion<MyImpl> = true;
+template <class Impl>
+inline constexpr bool allow_result_conversion = false;
+
 /// Not found (reflection lookups).
 inline constexpr std::size_t npos_method = static_cast<std::size_t>(-1);
 
@@ -159,6 +209,10 @@ public:
     // public because the adapter and the concept need them, not for direct use.
     template <class Impl, bool Diagnose>
     static constexpr bool cotrait_check() noexcept {
+        return true;
+    }
+    template <class Impl>
+    static constexpr bool cotrait_cost_check() noexcept {
         return true;
     }
     static constexpr std::array<method_info, 0> cotrait_methods() noexcept { return {}; }
@@ -180,23 +234,69 @@ public:
     /// The implementation type (cv-qualified if the adapter holds a const reference).
     using cotrait_impl_type = std::remove_reference_t<Impl>;
 
+    /// The wrapped implementation. Named with the reserved `cotrait_` prefix so that it cannot
+    /// collide with an async method of the interface (a plain `impl()` did).
+    cotrait_impl_type& cotrait_impl() noexcept { return cotrait_storage_.get(); }
+    /// The wrapped implementation.
+    const cotrait_impl_type& cotrait_impl() const noexcept { return cotrait_storage_.get(); }
+
+    /// Deprecated spelling of cotrait_impl(). A template, so that it never overrides an async
+    /// method named `impl`; declared at the bottom of the adapter, so that such a method's
+    /// override (in a layer above) hides it.
+    template <class Cotrait_Self = void>
+    [[deprecated("use cotrait_impl() (a method named `impl` may belong to the "
+                 "interface)")]] cotrait_impl_type&
+    impl() noexcept {
+        return cotrait_storage_.get();
+    }
+    /// Deprecated spelling of cotrait_impl().
+    template <class Cotrait_Self = void>
+    [[deprecated("use cotrait_impl() (a method named `impl` may belong to the "
+                 "interface)")]] const cotrait_impl_type&
+    impl() const noexcept {
+        return cotrait_storage_.get();
+    }
+
 protected:
     template <class... A>
-    explicit cotrait_layer(std::in_place_t /*tag*/, A&&... a) : impl_(std::forward<A>(a)...) {}
-
-    cotrait_impl_type& cotrait_impl() noexcept { return impl_.get(); }
-    const cotrait_impl_type& cotrait_impl() const noexcept { return impl_.get(); }
+    explicit cotrait_layer(std::in_place_t /*tag*/, A&&... a)
+        : cotrait_storage_(std::forward<A>(a)...) {}
 
 private:
-    detail::impl_storage<Impl> impl_;
+    detail::impl_storage<Impl> cotrait_storage_;
 };
+
+namespace detail {
+// Named so that a failed `implements` constraint, which compilers report by quoting this
+// expression, tells the user where to look.
+template <class T, class I>
+inline constexpr bool
+    see_why_with_static_assert_check_implements = I::template cotrait_check<T, false>();
+} // namespace detail
 
 /// Satisfied by a type whose objects can serve every required async method of interface `I`
 /// (and every provided one they declare): for each method `m`, `t.m(args...)` is valid with the
 /// interface's parameter types (on a const `t` for const methods) and returns an awaitable whose
 /// result converts to the method's result type. Used as `template <cotrait::implements<I> T>`.
+/// A concept cannot say *why* it is not satisfied; `static_assert(check_implements<I, T>())` does.
 template <class T, class I>
-concept implements = std::derived_from<I, async_interface> && I::template cotrait_check<T, false>();
+concept implements = std::derived_from<I, async_interface> &&
+    detail::see_why_with_static_assert_check_implements<T, I>;
+
+/// `implements<T, I>`, diagnosed: for each async method of `I` that `T` cannot serve, a
+/// static_assert names the method and what is wrong (missing, wrong parameters or constness, not
+/// awaitable, wrong result). Use as `static_assert(cotrait::check_implements<I, T>());` to see why
+/// a type does not satisfy the concept.
+template <class I, class T>
+constexpr bool check_implements() noexcept {
+    static_assert(std::is_base_of_v<async_interface, I>,
+                  "cotrait::check_implements<I, T>: I must be declared with COTRAIT_INTERFACE");
+    if constexpr (std::is_base_of_v<async_interface, I>) {
+        return I::template cotrait_check<T, true>();
+    } else {
+        return false;
+    }
+}
 
 /// Wraps a static implementation `Impl` (held by value, or by reference for `Impl = T&`) into the
 /// virtual interface `I`. Each virtual call forwards its arguments to `Impl`'s method and adopts
@@ -210,19 +310,20 @@ class adapter final : public I::template cotrait_layer<I, Impl> {
                   "cotrait::adapter<I, Impl>: I must be declared with COTRAIT_INTERFACE");
     static_assert(I::template cotrait_check<std::remove_reference_t<Impl>, true>(),
                   "cotrait::adapter<I, Impl>: Impl does not implement I (see the errors above)");
-    using base = typename I::template cotrait_layer<I, Impl>;
+    static_assert(I::template cotrait_cost_check<std::remove_reference_t<Impl>>(),
+                  "cotrait::adapter<I, Impl>: a method of Impl would cost a second frame per call "
+                  "(see the errors above)");
+    // Every name the adapter declares is reserved (`cotrait_` prefix or the constructor), so that
+    // the interface's methods, whatever their names, are reachable through the adapter's type.
+    using cotrait_base = typename I::template cotrait_layer<I, Impl>;
 
 public:
     /// Holds `impl` (moved in, or referred to when `Impl` is a reference).
-    explicit adapter(Impl impl) : base(std::in_place, static_cast<Impl&&>(impl)) {}
+    explicit adapter(Impl impl) : cotrait_base(std::in_place, static_cast<Impl&&>(impl)) {}
     /// Constructs the implementation in place from `args`.
     template <class... A>
-    explicit adapter(std::in_place_t tag, A&&... args) : base(tag, std::forward<A>(args)...) {}
-
-    /// The wrapped implementation.
-    std::remove_reference_t<Impl>& impl() noexcept { return this->cotrait_impl(); }
-    /// The wrapped implementation.
-    const std::remove_reference_t<Impl>& impl() const noexcept { return this->cotrait_impl(); }
+    explicit adapter(std::in_place_t tag, A&&... args)
+        : cotrait_base(tag, std::forward<A>(args)...) {}
 };
 
 /// An owning virtual handle on a static implementation: the analog of dynosaur's `new_box`.
@@ -315,10 +416,32 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
 } // namespace cotrait
 
 // ---- The macro layer --------------------------------------------------------------------------
+//
+// Every generated helper is named after its entry's method *and* index (COTRAIT_DETAIL_ID), so
+// that overloaded names do not collide, and every generated member name starts with `cotrait_`,
+// the only prefix an interface reserves (docs/interfaces.md, "Reserved names").
 
-// The virtual method: pure, or with the entry's body as default.
-#define COTRAIT_DETAIL_DECL(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_DECL_IMPL, c, m)
-#define COTRAIT_DETAIL_DECL_IMPL(c, name, ret, params, quals, no_body, ...)                        \
+// The type of a pointer to the entry's virtual. `decltype(&Name::name)` would be ambiguous for an
+// overloaded name; this spelling is not.
+#define COTRAIT_DETAIL_PM(c, ret, params, quals)                                                   \
+    COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)> (COTRAIT_DETAIL_CTX_NAME(c)::*)(        \
+        COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PTYPEONLY, params)) quals
+
+// The per-entry helpers, spelled as one macro each so that they read as template-ids.
+#define COTRAIT_DETAIL_PMT(name, i) COTRAIT_DETAIL_ID(cotrait_pm_, name, i)
+#define COTRAIT_DETAIL_RESULT_OF(name, i, S) COTRAIT_DETAIL_ID(cotrait_result_of_, name, i)<S>
+#define COTRAIT_DETAIL_SELF(name, i, I) COTRAIT_DETAIL_ID(cotrait_self_, name, i)<I>
+#define COTRAIT_DETAIL_STATUS(name, i, I) COTRAIT_DETAIL_ID(cotrait_status_, name, i)<I>()
+
+// The virtual method (pure, or with the entry's body as default), declared with the user's
+// spelling so that default arguments live here and only here.
+#define COTRAIT_DETAIL_DECL(c, i, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_DECL_IMPL, c, i, m)
+#define COTRAIT_DETAIL_DECL_IMPL(c, i, name, ret, params, quals, no_body, ...)                     \
+    using COTRAIT_DETAIL_PMT(name, i) = COTRAIT_DETAIL_PM(c, ret, params, quals);                  \
+    static_assert(::cotrait::detail::member_fn_traits<COTRAIT_DETAIL_PMT(name, i)>::supported,     \
+                  "cotrait: the async method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(         \
+                      c)) "::" #name " has qualifiers that are not supported: write nothing, "     \
+                          "`const`, `noexcept` or `const noexcept` after its parameter list");     \
     virtual COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)>                                 \
     name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECL, params)) quals COTRAIT_PP_CAT(                 \
         COTRAIT_DETAIL_BODY_, no_body)(__VA_ARGS__)
@@ -326,20 +449,22 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
 #define COTRAIT_DETAIL_BODY_0(...) __VA_ARGS__
 
 // Per method: how well an implementation type serves it, and the diagnostics naming it.
-#define COTRAIT_DETAIL_CHECKS(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_CHECKS_IMPL, c, m)
-#define COTRAIT_DETAIL_CHECKS_IMPL(c, name, ret, params, quals, no_body, ...)                      \
+#define COTRAIT_DETAIL_CHECKS(c, i, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_CHECKS_IMPL, c, i, m)
+#define COTRAIT_DETAIL_CHECKS_IMPL(c, i, name, ret, params, quals, no_body, ...)                   \
     template <class Cotrait_Self>                                                                  \
-    using cotrait_result_of_##name = decltype(::std::declval<Cotrait_Self&>().name(                \
-        COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECLVAL, params)));                                   \
+    using COTRAIT_DETAIL_ID(cotrait_result_of_, name, i) =                                         \
+        decltype(::std::declval<Cotrait_Self&>().name(                                             \
+            COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECLVAL, params)));                               \
     template <class Cotrait_Impl>                                                                  \
-    static constexpr int cotrait_status_##name() noexcept {                                        \
-        using cotrait_self =                                                                       \
-            ::cotrait::detail::self_for<decltype(&COTRAIT_DETAIL_CTX_NAME(c)::name),               \
-                                        Cotrait_Impl>;                                             \
+    using COTRAIT_DETAIL_ID(cotrait_self_, name, i) =                                              \
+        ::cotrait::detail::self_for<COTRAIT_DETAIL_PMT(name, i), Cotrait_Impl>;                    \
+    template <class Cotrait_Impl>                                                                  \
+    static constexpr int COTRAIT_DETAIL_ID(cotrait_status_, name, i)() noexcept {                  \
+        using cotrait_self = COTRAIT_DETAIL_SELF(name, i, Cotrait_Impl);                           \
         using cotrait_plain = ::std::remove_cv_t<Cotrait_Impl>;                                    \
-        if constexpr (requires { typename cotrait_result_of_##name<cotrait_self>; }) {             \
-            return ::cotrait::detail::result_status<cotrait_result_of_##name<cotrait_self>,        \
-                                                    COTRAIT_DETAIL_RESULT(ret)>();                 \
+        if constexpr (requires { typename COTRAIT_DETAIL_RESULT_OF(name, i, cotrait_self); }) {    \
+            using cotrait_result = COTRAIT_DETAIL_RESULT_OF(name, i, cotrait_self);                \
+            return ::cotrait::detail::result_status<cotrait_result, COTRAIT_DETAIL_RESULT(ret)>(); \
         } else if constexpr (requires { &cotrait_plain::name; }) {                                 \
             return ::cotrait::detail::method_wrong_signature;                                      \
         } else {                                                                                   \
@@ -347,8 +472,8 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
         }                                                                                          \
     }                                                                                              \
     template <class Cotrait_Impl, bool Cotrait_Diagnose>                                           \
-    static constexpr bool cotrait_check_##name() noexcept {                                        \
-        constexpr int cotrait_st = cotrait_status_##name<Cotrait_Impl>();                          \
+    static constexpr bool COTRAIT_DETAIL_ID(cotrait_check_, name, i)() noexcept {                  \
+        constexpr int cotrait_st = COTRAIT_DETAIL_STATUS(name, i, Cotrait_Impl);                   \
         constexpr bool cotrait_required = no_body;                                                 \
         static_assert(!Cotrait_Diagnose || !cotrait_required ||                                    \
                           cotrait_st != ::cotrait::detail::method_missing,                         \
@@ -372,45 +497,79 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
                       "method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(c)) "::" #name);        \
         return cotrait_st == ::cotrait::detail::method_ok ||                                       \
                (!cotrait_required && cotrait_st == ::cotrait::detail::method_missing);             \
+    }                                                                                              \
+    template <class Cotrait_Impl>                                                                  \
+    static constexpr bool COTRAIT_DETAIL_ID(cotrait_cost_, name, i)() noexcept {                   \
+        if constexpr (COTRAIT_DETAIL_STATUS(name, i, Cotrait_Impl) ==                              \
+                      ::cotrait::detail::method_ok) {                                              \
+            using cotrait_self = COTRAIT_DETAIL_SELF(name, i, Cotrait_Impl);                       \
+            using cotrait_result = COTRAIT_DETAIL_RESULT_OF(name, i, cotrait_self);                \
+            constexpr bool cotrait_ok =                                                            \
+                !::cotrait::detail::converting_task_v<cotrait_result,                              \
+                                                      COTRAIT_DETAIL_RESULT(ret)> ||               \
+                ::cotrait::allow_result_conversion<::std::remove_cv_t<Cotrait_Impl>>;              \
+            static_assert(cotrait_ok,                                                              \
+                          "cotrait: the implementation's `" #name                                  \
+                          "` returns a cotrait task of another result type than the async "        \
+                          "method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(                    \
+                              c)) "::" #name ", so every call through the adapter would allocate " \
+                                  "a second coroutine frame to convert the result: return the "    \
+                                  "interface's exact result type, or opt in with "                 \
+                                  "cotrait::allow_result_conversion<Impl> = true");                \
+            return cotrait_ok;                                                                     \
+        } else {                                                                                   \
+            return true;                                                                           \
+        }                                                                                          \
     }
 #define COTRAIT_DETAIL_STR(x) COTRAIT_DETAIL_STR_I(x)
 #define COTRAIT_DETAIL_STR_I(x) #x
 
-#define COTRAIT_DETAIL_CHECK_CALL(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_CHECK_CALL_IMPL, c, m)
-#define COTRAIT_DETAIL_CHECK_CALL_IMPL(c, name, ret, params, quals, no_body, ...)                  \
-    cotrait_check_##name<Cotrait_Impl, Cotrait_Diagnose>(),
+#define COTRAIT_DETAIL_CHECK_CALL(c, i, m)                                                         \
+    COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_CHECK_CALL_IMPL, c, i, m)
+#define COTRAIT_DETAIL_CHECK_CALL_IMPL(c, i, name, ret, params, quals, no_body, ...)               \
+    COTRAIT_DETAIL_ID(cotrait_check_, name, i)<Cotrait_Impl, Cotrait_Diagnose>(),
+#define COTRAIT_DETAIL_COST_CALL(c, i, m)                                                          \
+    COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_COST_CALL_IMPL, c, i, m)
+#define COTRAIT_DETAIL_COST_CALL_IMPL(c, i, name, ret, params, quals, no_body, ...)                \
+    COTRAIT_DETAIL_ID(cotrait_cost_, name, i)<Cotrait_Impl>(),
 
-#define COTRAIT_DETAIL_INFO(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_INFO_IMPL, c, m)
-#define COTRAIT_DETAIL_INFO_IMPL(c, name, ret, params, quals, no_body, ...)                        \
-    ::cotrait::method_info{#name, COTRAIT_DETAIL_ARITY(params),                                    \
-                           ::cotrait::detail::member_fn_traits<decltype(&COTRAIT_DETAIL_CTX_NAME(  \
-                               c)::name)>::is_const,                                               \
-                           no_body == 0, COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(c))},
+#define COTRAIT_DETAIL_INFO(c, i, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_INFO_IMPL, c, i, m)
+#define COTRAIT_DETAIL_INFO_IMPL(c, i, name, ret, params, quals, no_body, ...)                     \
+    ::cotrait::method_info{                                                                        \
+        #name, COTRAIT_DETAIL_ARITY(params),                                                       \
+        ::cotrait::detail::member_fn_traits<COTRAIT_DETAIL_PMT(name, i)>::is_const, no_body == 0,  \
+        COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(c))},
 
-#define COTRAIT_DETAIL_INDEX(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_INDEX_IMPL, c, m)
-#define COTRAIT_DETAIL_INDEX_IMPL(c, name, ret, params, quals, no_body, ...)                       \
-    if constexpr (::std::is_same_v<Cotrait_PM, decltype(&COTRAIT_DETAIL_CTX_NAME(c)::name)>) {     \
-        if (cotrait_pm == &COTRAIT_DETAIL_CTX_NAME(c)::name) {                                     \
+#define COTRAIT_DETAIL_INDEX(c, i, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_INDEX_IMPL, c, i, m)
+#define COTRAIT_DETAIL_INDEX_IMPL(c, i, name, ret, params, quals, no_body, ...)                    \
+    if constexpr (::std::is_same_v<Cotrait_PM, COTRAIT_DETAIL_PMT(name, i)>) {                     \
+        if (cotrait_pm ==                                                                          \
+            static_cast<COTRAIT_DETAIL_PMT(name, i)>(&COTRAIT_DETAIL_CTX_NAME(c)::name)) {         \
             return cotrait_i;                                                                      \
         }                                                                                          \
     }                                                                                              \
     ++cotrait_i;
 
 // The adapter's override: forward to the implementation and adopt its task, or run the default.
-#define COTRAIT_DETAIL_OVERRIDE(c, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_OVERRIDE_IMPL, c, m)
-#define COTRAIT_DETAIL_OVERRIDE_IMPL(c, name, ret, params, quals, no_body, ...)                    \
+// Its parameters have generated names (see COTRAIT_DETAIL_PARG) and no default arguments: the
+// defaults apply to calls through the interface, whose declaration carries them.
+#define COTRAIT_DETAIL_OVERRIDE(c, i, m)                                                           \
+    COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_OVERRIDE_IMPL, c, i, m)
+#define COTRAIT_DETAIL_OVERRIDE_IMPL(c, i, name, ret, params, quals, no_body, ...)                 \
     COTRAIT_CORO_WRAPPER COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)> name(              \
-        COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECL, params)) quals override {                       \
+        COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PARG, params)) quals override {                        \
+        using cotrait_iface = COTRAIT_DETAIL_CTX_NAME(c);                                          \
         constexpr int cotrait_st =                                                                 \
-            COTRAIT_DETAIL_CTX_NAME(c)::template cotrait_status_##name<cotrait_impl_t>();          \
+            cotrait_iface::template COTRAIT_DETAIL_STATUS(name, i, cotrait_impl_t);                \
         if constexpr (cotrait_st == ::cotrait::detail::method_ok) {                                \
             /* The task is constructed here, not in a helper function, so that Clang's */          \
             /* coro_lifetimebound analysis sees a plain move of a prvalue. */                      \
             using cotrait_task = COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)>;           \
-            if constexpr (::cotrait::detail::adoptable_v<                                          \
-                              cotrait_task, cotrait_result_of_##name<::cotrait::detail::self_for<  \
-                                                decltype(&COTRAIT_DETAIL_CTX_NAME(c)::name),       \
-                                                cotrait_impl_t>>>) {                               \
+            using cotrait_self =                                                                   \
+                typename cotrait_iface::template COTRAIT_DETAIL_SELF(name, i, cotrait_impl_t);     \
+            using cotrait_result =                                                                 \
+                typename cotrait_iface::template COTRAIT_DETAIL_RESULT_OF(name, i, cotrait_self);  \
+            if constexpr (::cotrait::detail::adoptable_v<cotrait_task, cotrait_result>) {          \
                 return cotrait_task(                                                               \
                     this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params))); \
             } else {                                                                               \
@@ -419,7 +578,7 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
             }                                                                                      \
         } else {                                                                                   \
             COTRAIT_PP_CAT(COTRAIT_DETAIL_FALLBACK_, no_body)                                      \
-            (COTRAIT_DETAIL_CTX_NAME(c)::name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params)))  \
+            (cotrait_iface::name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params)))               \
         }                                                                                          \
     }
 // Required method: unreachable, the adapter's static_assert has already failed; returning an
@@ -427,6 +586,9 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
 #define COTRAIT_DETAIL_FALLBACK_1(call) return {};
 #define COTRAIT_DETAIL_FALLBACK_0(call) return this->call;
 
+// The adapter's layer is defined inside the interface (not out of class, as `Name::cotrait_layer`)
+// so that an interface may be declared at namespace scope, as a member of a class, or as a class
+// template (`template <class T> ASYNC_INTERFACE(...)`).
 #define COTRAIT_DETAIL_INTERFACE(Name, Base, Task, ...)                                            \
     struct Name : Base {                                                                           \
         COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_DECL, (Name, Task), __VA_ARGS__)                         \
@@ -437,6 +599,12 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
             return ::cotrait::detail::all_true(                                                    \
                 {Base::template cotrait_check<Cotrait_Impl, Cotrait_Diagnose>(),                   \
                  COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_CHECK_CALL, (Name, Task), __VA_ARGS__)});       \
+        }                                                                                          \
+        template <class Cotrait_Impl>                                                              \
+        static constexpr bool cotrait_cost_check() noexcept {                                      \
+            return ::cotrait::detail::all_true(                                                    \
+                {Base::template cotrait_cost_check<Cotrait_Impl>(),                                \
+                 COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_COST_CALL, (Name, Task), __VA_ARGS__)});        \
         }                                                                                          \
         static constexpr auto cotrait_methods() noexcept {                                         \
             return ::cotrait::detail::concat_methods(                                              \
@@ -457,21 +625,19 @@ inline void print_profile(std::ostream& os, std::span<const method_profile> rows
             return ::cotrait::npos_method;                                                         \
         }                                                                                          \
         template <class Cotrait_Top, class Cotrait_Impl>                                           \
-        class cotrait_layer;                                                                       \
+        class cotrait_layer : public Base::template cotrait_layer<Cotrait_Top, Cotrait_Impl> {     \
+            using cotrait_next = typename Base::template cotrait_layer<Cotrait_Top, Cotrait_Impl>; \
+                                                                                                   \
+        protected:                                                                                 \
+            using cotrait_next::cotrait_next;                                                      \
+            using cotrait_impl_t = typename cotrait_next::cotrait_impl_type;                       \
+                                                                                                   \
+        public:                                                                                    \
+            COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_OVERRIDE, (Name, Task), __VA_ARGS__)                 \
+        };                                                                                         \
                                                                                                    \
     protected:                                                                                     \
         Name() = default;                                                                          \
-    };                                                                                             \
-    template <class Cotrait_Top, class Cotrait_Impl>                                               \
-    class Name::cotrait_layer : public Base::template cotrait_layer<Cotrait_Top, Cotrait_Impl> {   \
-        using cotrait_next = typename Base::template cotrait_layer<Cotrait_Top, Cotrait_Impl>;     \
-                                                                                                   \
-    protected:                                                                                     \
-        using cotrait_next::cotrait_next;                                                          \
-        using cotrait_impl_t = typename cotrait_next::cotrait_impl_type;                           \
-                                                                                                   \
-    public:                                                                                        \
-        COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_OVERRIDE, (Name, Task), __VA_ARGS__)                     \
     }
 
 /// Declares the virtual async interface `Name`; each further argument is a method entry

@@ -27,64 +27,66 @@
 #define COTRAIT_PP_IS_EMPTY(...) COTRAIT_PP_IS_EMPTY_I(__VA_OPT__(0, ) 1, ~)
 #define COTRAIT_PP_IS_EMPTY_I(r, ...) r
 
-// Methods: M(ctx, entry) for each entry, juxtaposed.
+// Methods: M(ctx, index, entry) for each entry, juxtaposed. The index (counting down from the
+// number of entries) is unique within one interface, so that generated helpers stay distinct when a
+// name is overloaded.
 #define COTRAIT_DETAIL_MFE(M, c, ...)                                                              \
     COTRAIT_PP_CAT(COTRAIT_DETAIL_MFE_, COTRAIT_PP_NARGS(__VA_ARGS__))(M, c, __VA_ARGS__)
 #define COTRAIT_DETAIL_MFE_0(M, c, ...)
-#define COTRAIT_DETAIL_MFE_1(M, c, x) M(c, x)
-#define COTRAIT_DETAIL_MFE_2(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_1(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_3(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_2(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_4(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_3(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_5(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_4(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_6(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_5(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_7(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_6(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_8(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_7(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_9(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_8(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_10(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_9(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_11(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_10(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_12(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_11(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_13(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_12(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_14(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_13(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_15(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_14(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_16(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_15(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_17(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_16(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_18(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_17(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_19(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_18(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_20(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_19(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_21(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_20(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_22(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_21(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_23(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_22(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_24(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_23(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_25(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_24(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_26(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_25(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_27(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_26(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_28(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_27(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_29(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_28(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_30(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_29(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_31(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_30(M, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_MFE_32(M, c, x, ...) M(c, x) COTRAIT_DETAIL_MFE_31(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_1(M, c, x) M(c, 1, x)
+#define COTRAIT_DETAIL_MFE_2(M, c, x, ...) M(c, 2, x) COTRAIT_DETAIL_MFE_1(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_3(M, c, x, ...) M(c, 3, x) COTRAIT_DETAIL_MFE_2(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_4(M, c, x, ...) M(c, 4, x) COTRAIT_DETAIL_MFE_3(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_5(M, c, x, ...) M(c, 5, x) COTRAIT_DETAIL_MFE_4(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_6(M, c, x, ...) M(c, 6, x) COTRAIT_DETAIL_MFE_5(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_7(M, c, x, ...) M(c, 7, x) COTRAIT_DETAIL_MFE_6(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_8(M, c, x, ...) M(c, 8, x) COTRAIT_DETAIL_MFE_7(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_9(M, c, x, ...) M(c, 9, x) COTRAIT_DETAIL_MFE_8(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_10(M, c, x, ...) M(c, 10, x) COTRAIT_DETAIL_MFE_9(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_11(M, c, x, ...) M(c, 11, x) COTRAIT_DETAIL_MFE_10(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_12(M, c, x, ...) M(c, 12, x) COTRAIT_DETAIL_MFE_11(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_13(M, c, x, ...) M(c, 13, x) COTRAIT_DETAIL_MFE_12(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_14(M, c, x, ...) M(c, 14, x) COTRAIT_DETAIL_MFE_13(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_15(M, c, x, ...) M(c, 15, x) COTRAIT_DETAIL_MFE_14(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_16(M, c, x, ...) M(c, 16, x) COTRAIT_DETAIL_MFE_15(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_17(M, c, x, ...) M(c, 17, x) COTRAIT_DETAIL_MFE_16(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_18(M, c, x, ...) M(c, 18, x) COTRAIT_DETAIL_MFE_17(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_19(M, c, x, ...) M(c, 19, x) COTRAIT_DETAIL_MFE_18(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_20(M, c, x, ...) M(c, 20, x) COTRAIT_DETAIL_MFE_19(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_21(M, c, x, ...) M(c, 21, x) COTRAIT_DETAIL_MFE_20(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_22(M, c, x, ...) M(c, 22, x) COTRAIT_DETAIL_MFE_21(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_23(M, c, x, ...) M(c, 23, x) COTRAIT_DETAIL_MFE_22(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_24(M, c, x, ...) M(c, 24, x) COTRAIT_DETAIL_MFE_23(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_25(M, c, x, ...) M(c, 25, x) COTRAIT_DETAIL_MFE_24(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_26(M, c, x, ...) M(c, 26, x) COTRAIT_DETAIL_MFE_25(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_27(M, c, x, ...) M(c, 27, x) COTRAIT_DETAIL_MFE_26(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_28(M, c, x, ...) M(c, 28, x) COTRAIT_DETAIL_MFE_27(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_29(M, c, x, ...) M(c, 29, x) COTRAIT_DETAIL_MFE_28(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_30(M, c, x, ...) M(c, 30, x) COTRAIT_DETAIL_MFE_29(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_31(M, c, x, ...) M(c, 31, x) COTRAIT_DETAIL_MFE_30(M, c, __VA_ARGS__)
+#define COTRAIT_DETAIL_MFE_32(M, c, x, ...) M(c, 32, x) COTRAIT_DETAIL_MFE_31(M, c, __VA_ARGS__)
 
-// Parameters: M(param) for each `(type) name` item, comma-separated.
+// Parameters: M(index, param) for each `(type) name` item, comma-separated.
 #define COTRAIT_DETAIL_PLIST(M, params) COTRAIT_DETAIL_PLIST_I(M, COTRAIT_PP_UNPAREN params)
 #define COTRAIT_DETAIL_PLIST_I(M, ...)                                                             \
     COTRAIT_PP_CAT(COTRAIT_DETAIL_PFE_, COTRAIT_PP_NARGS(__VA_ARGS__))(M, __VA_ARGS__)
 #define COTRAIT_DETAIL_PFE_0(M, ...)
-#define COTRAIT_DETAIL_PFE_1(M, x) M(x)
-#define COTRAIT_DETAIL_PFE_2(M, x, ...) M(x), COTRAIT_DETAIL_PFE_1(M, __VA_ARGS__)
-#define COTRAIT_DETAIL_PFE_3(M, x, ...) M(x), COTRAIT_DETAIL_PFE_2(M, __VA_ARGS__)
-#define COTRAIT_DETAIL_PFE_4(M, x, ...) M(x), COTRAIT_DETAIL_PFE_3(M, __VA_ARGS__)
-#define COTRAIT_DETAIL_PFE_5(M, x, ...) M(x), COTRAIT_DETAIL_PFE_4(M, __VA_ARGS__)
-#define COTRAIT_DETAIL_PFE_6(M, x, ...) M(x), COTRAIT_DETAIL_PFE_5(M, __VA_ARGS__)
-#define COTRAIT_DETAIL_PFE_7(M, x, ...) M(x), COTRAIT_DETAIL_PFE_6(M, __VA_ARGS__)
-#define COTRAIT_DETAIL_PFE_8(M, x, ...) M(x), COTRAIT_DETAIL_PFE_7(M, __VA_ARGS__)
-#define COTRAIT_DETAIL_PFE_9(M, x, ...) M(x), COTRAIT_DETAIL_PFE_8(M, __VA_ARGS__)
-#define COTRAIT_DETAIL_PFE_10(M, x, ...) M(x), COTRAIT_DETAIL_PFE_9(M, __VA_ARGS__)
-#define COTRAIT_DETAIL_PFE_11(M, x, ...) M(x), COTRAIT_DETAIL_PFE_10(M, __VA_ARGS__)
-#define COTRAIT_DETAIL_PFE_12(M, x, ...) M(x), COTRAIT_DETAIL_PFE_11(M, __VA_ARGS__)
-#define COTRAIT_DETAIL_PFE_13(M, x, ...) M(x), COTRAIT_DETAIL_PFE_12(M, __VA_ARGS__)
-#define COTRAIT_DETAIL_PFE_14(M, x, ...) M(x), COTRAIT_DETAIL_PFE_13(M, __VA_ARGS__)
-#define COTRAIT_DETAIL_PFE_15(M, x, ...) M(x), COTRAIT_DETAIL_PFE_14(M, __VA_ARGS__)
-#define COTRAIT_DETAIL_PFE_16(M, x, ...) M(x), COTRAIT_DETAIL_PFE_15(M, __VA_ARGS__)
+#define COTRAIT_DETAIL_PFE_1(M, x) M(1, x)
+#define COTRAIT_DETAIL_PFE_2(M, x, ...) M(2, x), COTRAIT_DETAIL_PFE_1(M, __VA_ARGS__)
+#define COTRAIT_DETAIL_PFE_3(M, x, ...) M(3, x), COTRAIT_DETAIL_PFE_2(M, __VA_ARGS__)
+#define COTRAIT_DETAIL_PFE_4(M, x, ...) M(4, x), COTRAIT_DETAIL_PFE_3(M, __VA_ARGS__)
+#define COTRAIT_DETAIL_PFE_5(M, x, ...) M(5, x), COTRAIT_DETAIL_PFE_4(M, __VA_ARGS__)
+#define COTRAIT_DETAIL_PFE_6(M, x, ...) M(6, x), COTRAIT_DETAIL_PFE_5(M, __VA_ARGS__)
+#define COTRAIT_DETAIL_PFE_7(M, x, ...) M(7, x), COTRAIT_DETAIL_PFE_6(M, __VA_ARGS__)
+#define COTRAIT_DETAIL_PFE_8(M, x, ...) M(8, x), COTRAIT_DETAIL_PFE_7(M, __VA_ARGS__)
+#define COTRAIT_DETAIL_PFE_9(M, x, ...) M(9, x), COTRAIT_DETAIL_PFE_8(M, __VA_ARGS__)
+#define COTRAIT_DETAIL_PFE_10(M, x, ...) M(10, x), COTRAIT_DETAIL_PFE_9(M, __VA_ARGS__)
+#define COTRAIT_DETAIL_PFE_11(M, x, ...) M(11, x), COTRAIT_DETAIL_PFE_10(M, __VA_ARGS__)
+#define COTRAIT_DETAIL_PFE_12(M, x, ...) M(12, x), COTRAIT_DETAIL_PFE_11(M, __VA_ARGS__)
+#define COTRAIT_DETAIL_PFE_13(M, x, ...) M(13, x), COTRAIT_DETAIL_PFE_12(M, __VA_ARGS__)
+#define COTRAIT_DETAIL_PFE_14(M, x, ...) M(14, x), COTRAIT_DETAIL_PFE_13(M, __VA_ARGS__)
+#define COTRAIT_DETAIL_PFE_15(M, x, ...) M(15, x), COTRAIT_DETAIL_PFE_14(M, __VA_ARGS__)
+#define COTRAIT_DETAIL_PFE_16(M, x, ...) M(16, x), COTRAIT_DETAIL_PFE_15(M, __VA_ARGS__)
 
 // The result type of an entry, which must be parenthesised.
 #define COTRAIT_DETAIL_RESULT(ret)                                                                 \
@@ -106,12 +108,20 @@
 // Not `(type) name`: an undeclared name that reads as the error message.
 #define COTRAIT_DETAIL_PTYPE_0(p)                                                                  \
     ::cotrait::detail::syntax_error_write_each_parameter_as_parenthesised_type_then_name
+// What follows the type: the name, and possibly `= default-argument`. It is only ever used
+// verbatim in the interface's own declaration; the preprocessor cannot split a default off it.
 #define COTRAIT_DETAIL_PNAME(p) COTRAIT_PP_CAT(COTRAIT_DETAIL_PNAME_, COTRAIT_PP_IS_PAREN(p))(p)
 #define COTRAIT_DETAIL_PNAME_1(p) COTRAIT_PP_EAT p
 #define COTRAIT_DETAIL_PNAME_0(p)
-#define COTRAIT_DETAIL_PDECL(p) COTRAIT_DETAIL_PTYPE(p) COTRAIT_DETAIL_PNAME(p)
-#define COTRAIT_DETAIL_PFWD(p) static_cast<COTRAIT_DETAIL_PTYPE(p) &&>(COTRAIT_DETAIL_PNAME(p))
-#define COTRAIT_DETAIL_PDECLVAL(p) ::std::declval<COTRAIT_DETAIL_PTYPE(p)>()
+// The interface's declaration: the user's spelling, default argument included.
+#define COTRAIT_DETAIL_PDECL(i, p) COTRAIT_DETAIL_PTYPE(p) COTRAIT_DETAIL_PNAME(p)
+// The adapter's override declares and forwards generated names (cotrait_p<index>): the user's
+// tail may carry a default (`id = 5`), which must neither be repeated nor evaluated there.
+#define COTRAIT_DETAIL_PGEN(i) COTRAIT_PP_CAT(cotrait_p, i)
+#define COTRAIT_DETAIL_PARG(i, p) COTRAIT_DETAIL_PTYPE(p) COTRAIT_DETAIL_PGEN(i)
+#define COTRAIT_DETAIL_PFWD(i, p) static_cast<COTRAIT_DETAIL_PTYPE(p) &&>(COTRAIT_DETAIL_PGEN(i))
+#define COTRAIT_DETAIL_PTYPEONLY(i, p) COTRAIT_DETAIL_PTYPE(p)
+#define COTRAIT_DETAIL_PDECLVAL(i, p) ::std::declval<COTRAIT_DETAIL_PTYPE(p)>()
 
 // `(params) qualifiers` -> `(params)` / `qualifiers`.
 #define COTRAIT_DETAIL_PARAMS_OF(pq) COTRAIT_DETAIL_PARAMS_OF_I(COTRAIT_DETAIL_PSPLIT pq)
@@ -126,10 +136,15 @@
 #define COTRAIT_DETAIL_CTX_TASK_I(n, t) t
 
 // Unpacks a method entry and calls
-//   IMPL(ctx, name, (result), (params), qualifiers, no_body, body...)
+//   IMPL(ctx, index, name, (result), (params), qualifiers, no_body, body...)
 // where no_body is 1 for a required method and 0 for one with a default body.
-#define COTRAIT_DETAIL_METHOD(IMPL, c, m) COTRAIT_DETAIL_METHOD_I(IMPL, c, COTRAIT_PP_UNPAREN m)
-#define COTRAIT_DETAIL_METHOD_I(IMPL, c, ...) COTRAIT_DETAIL_METHOD_II(IMPL, c, __VA_ARGS__)
-#define COTRAIT_DETAIL_METHOD_II(IMPL, c, name, ret, pq, ...)                                      \
-    IMPL(c, name, ret, COTRAIT_DETAIL_PARAMS_OF(pq), COTRAIT_DETAIL_QUALS_OF(pq),                  \
+#define COTRAIT_DETAIL_METHOD(IMPL, c, i, m)                                                       \
+    COTRAIT_DETAIL_METHOD_I(IMPL, c, i, COTRAIT_PP_UNPAREN m)
+#define COTRAIT_DETAIL_METHOD_I(IMPL, c, i, ...) COTRAIT_DETAIL_METHOD_II(IMPL, c, i, __VA_ARGS__)
+#define COTRAIT_DETAIL_METHOD_II(IMPL, c, i, name, ret, pq, ...)                                   \
+    IMPL(c, i, name, ret, COTRAIT_DETAIL_PARAMS_OF(pq), COTRAIT_DETAIL_QUALS_OF(pq),               \
          COTRAIT_PP_IS_EMPTY(__VA_ARGS__), __VA_ARGS__)
+
+// Per-entry helper names: the method's name for readable diagnostics, the index for uniqueness.
+#define COTRAIT_DETAIL_ID(prefix, name, i)                                                         \
+    COTRAIT_PP_CAT(COTRAIT_PP_CAT(prefix, name), COTRAIT_PP_CAT(_, i))
