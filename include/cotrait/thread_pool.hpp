@@ -3,6 +3,7 @@
 
 #include <cotrait/cancellation.hpp>
 #include <cotrait/config.hpp>
+#include <cotrait/detail/executor_thread.hpp>
 #include <cotrait/detail/transfer.hpp>
 #include <cotrait/detail/work_queue.hpp>
 
@@ -33,6 +34,9 @@ namespace cotrait {
 /// unwinds it to whatever owns it (a task's awaiter, `when_all`, `async_scope`, `sync_wait`), which
 /// then destroys its frame as usual, so nothing leaks and no owner is left with a dangling handle.
 /// Destroying a frame from the pool would free a coroutine that a task object still refers to.
+///
+/// A pool thread must not block waiting for other work: `sync_wait` (and `run_loop::run`) called
+/// on a pool thread throws `task_misuse{task_errc::blocking_wait}` instead of deadlocking.
 class thread_pool {
 public:
     /// Starts `threads` threads (at least one).
@@ -112,6 +116,7 @@ public:
 private:
     void worker() {
         current_pool = this;
+        const detail::executor_thread_mark mark(this);
         while (detail::work_item* it = queue_.pop_wait()) {
             // The trampoline (where symmetric transfer is not a guaranteed tail call) needs the
             // pump at the bottom of every thread that resumes coroutines.
