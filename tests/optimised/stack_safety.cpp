@@ -43,7 +43,7 @@ struct resume_inline {
     void await_resume() const noexcept {}
 };
 
-boxed_task<long> loop_with_foreign_resumes(long n) {
+[[maybe_unused]] boxed_task<long> loop_with_foreign_resumes(long n) {
     long sum = 0;
     for (long i = 0; i < n; ++i) {
         if (i % 1000 == 0) {
@@ -73,7 +73,13 @@ TEMPLATE_TEST_CASE("a chain of one million nested tasks", "[stack]", cotrait_tes
 }
 
 TEST_CASE("a loop with resumptions by a foreign resumer in between", "[stack]") {
+#if defined(__clang__) && __clang_major__ < 15
+    // Clang 14 at -O1/-Og loses the awaiting coroutine after an await_suspend that resumes it
+    // inline, with or without cotrait's stack guard (docs/design.md, compiler bugs): it hangs.
+    SKIP("Clang 14 miscompiles an inline resumption inside await_suspend at -O1/-Og");
+#else
     CHECK(sync_wait(loop_with_foreign_resumes(1'000'000)) == 1'000'000);
+#endif
 }
 
 TEMPLATE_TEST_CASE("the loop and the chain on a thread_pool thread", "[stack]",
