@@ -152,7 +152,7 @@ void executors() {
     CHECK(total == 11);
 }
 
-#if defined(__unix__)
+#if defined(__unix__) && !defined(COTRAIT_DETAIL_TSAN)
 // Runs `f` in a child process; it must abort (SIGABRT) after writing `expected` to stderr.
 template <class F>
 void expect_abort_with(const char* expected, F f, int line) {
