@@ -4,6 +4,7 @@
 #include <cotrait/awaitable_traits.hpp>
 #include <cotrait/config.hpp>
 #include <cotrait/detail/driver.hpp>
+#include <cotrait/detail/throw.hpp>
 #include <cotrait/detail/transfer.hpp>
 
 #include <coroutine>
@@ -83,7 +84,8 @@ public:
                 return false;
             }
             if (scope_->joiner_) {
-                throw std::logic_error("cotrait: async_scope::join awaited by two coroutines");
+                detail::throw_exception(
+                    std::logic_error("cotrait: async_scope::join awaited by two coroutines"));
             }
             scope_->joiner_ = h;
             return true;
@@ -129,6 +131,7 @@ private:
     on_task_done(void* ctx, std::coroutine_handle<detail::driver_promise<void>> self) noexcept {
         auto* scope = static_cast<async_scope*>(ctx);
         std::exception_ptr error;
+#if COTRAIT_EXCEPTIONS
         if (self.promise().failed()) {
             try {
                 self.promise().take();
@@ -136,6 +139,7 @@ private:
                 error = std::current_exception();
             }
         }
+#endif
         // The frame goes first: once the count drops, a joiner may destroy the scope.
         self.destroy();
         std::coroutine_handle<> next;

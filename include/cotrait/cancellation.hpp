@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cotrait/config.hpp>
+#include <cotrait/detail/throw.hpp>
 
 #include <exception>
 #include <stop_token>
@@ -26,7 +27,7 @@ public:
 /// makes between steps.
 inline void throw_if_cancelled(const std::stop_token& token) {
     if (token.stop_requested()) {
-        throw operation_cancelled{};
+        detail::throw_exception(operation_cancelled{});
     }
 }
 

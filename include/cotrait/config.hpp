@@ -26,26 +26,44 @@
 #endif
 
 // ---- Stack-safe resumption ----------------------------------------------------------------------
-// COTRAIT_SYMMETRIC_TRANSFER == 1: await_suspend returns the next coroutine handle and relies on
-// the compiler to emit a tail call (constant stack). == 0: a per-thread trampoline resumes the next
-// coroutine from a loop instead, which is stack-safe whatever the compiler does, at the price of a
-// thread-local access per transfer.
+// COTRAIT_SYMMETRIC_TRANSFER == 1: await_suspend returns the next coroutine handle for the
+// compiler to resume, ideally with a tail call (constant stack). == 0: a per-thread trampoline
+// resumes the next coroutine from a loop instead, which is stack-safe whatever the compiler does,
+// at the price of thread-local stores per transfer.
+//
+// COTRAIT_STACK_GUARD == 1 (with symmetric transfer): each transfer also compares the stack pointer
+// with a per-thread limit set COTRAIT_STACK_GUARD_BYTES below the innermost resume_root, and past
+// it falls back to the trampoline (detail/transfer.hpp). That is a load and a compare per transfer
+// when the compiler emits the tail call, and stack safety when it does not.
 //
 // Clang emits a guaranteed tail call (musttail) for symmetric transfer at every optimisation level
-// and under the sanitizers. GCC only turns it into a tail call when sibling-call optimisation is on
-// (-O2/-O3/-Os) and neither ASan nor TSan instruments the function; -O0 and the sanitizers overflow
-// an 8 MiB stack after a few hundred thousand transfers. GCC does not tell -O1/-Og (no sibling
-// calls) apart from -O2, so users who build with -O1/-Og or -fno-optimize-sibling-calls must define
-// COTRAIT_SYMMETRIC_TRANSFER=0 (docs/design.md).
+// and under the sanitizers: plain symmetric transfer. GCC only emits the tail call when
+// sibling-call optimisation is on (-O2/-O3/-Os) and neither ASan nor TSan instruments the function,
+// and its macros cannot tell -O1/-Og (or -fno-optimize-sibling-calls) from -O2: symmetric transfer
+// with the guard, except under ASan/TSan, where it never helps and the trampoline is used.
 #if !defined(COTRAIT_SYMMETRIC_TRANSFER)
 #if defined(__clang__)
 #define COTRAIT_SYMMETRIC_TRANSFER 1
-#elif defined(__GNUC__) && defined(__OPTIMIZE__) && !defined(COTRAIT_DETAIL_ASAN) &&               \
-    !defined(COTRAIT_DETAIL_TSAN)
+#elif defined(__GNUC__) && !defined(COTRAIT_DETAIL_ASAN) && !defined(COTRAIT_DETAIL_TSAN)
 #define COTRAIT_SYMMETRIC_TRANSFER 1
 #else
 #define COTRAIT_SYMMETRIC_TRANSFER 0
 #endif
+#endif
+
+#if !defined(COTRAIT_STACK_GUARD)
+#if COTRAIT_SYMMETRIC_TRANSFER && !defined(__clang__) && defined(__GNUC__)
+#define COTRAIT_STACK_GUARD 1
+#else
+#define COTRAIT_STACK_GUARD 0
+#endif
+#endif
+
+// How far the stack may grow below a resume_root through transfers that were not tail calls
+// before the guard switches to the trampoline. Small enough for threads with small stacks, large
+// enough that the switch is rare.
+#if !defined(COTRAIT_STACK_GUARD_BYTES)
+#define COTRAIT_STACK_GUARD_BYTES (64 * 1024)
 #endif
 
 // ---- Frame recycling ----------------------------------------------------------------------------

@@ -69,7 +69,10 @@ private:
 ///   `co_await` expression;
 /// - inside a `local_task` coroutine's own body, resumption after any `co_await` on another thread:
 ///   throws at that resumption point, inside the body;
-/// - destruction of a task that still owns a frame on another thread: prints and aborts.
+/// - destruction on another thread of a task whose body has started (it was awaited): prints and
+///   aborts. A task whose body never ran may be destroyed on any thread: that runs no code of the
+///   body, only the destructors of its parameter copies, so the `task_misuse` thrown by awaiting it
+///   on the wrong thread can unwind (and destroy it) right there.
 /// Without the checks it is exactly a `boxed_task<T>` (one pointer) and nothing is diagnosed.
 /// A `static_task<T, A>&&` or `boxed_task<T>&&` converts to it by adopting the frame; there is no
 /// conversion back, so a local task cannot leak into code that may move it to another thread.
@@ -102,13 +105,21 @@ public:
 
     /// An empty task; awaiting it throws `task_misuse`.
     local_task() noexcept = default;
-    local_task(local_task&& other) noexcept = default;
+    local_task(local_task&& other) noexcept
+        : task_(std::move(other.task_))
+#if COTRAIT_THREAD_CHECKS
+          ,
+          owner_(other.owner_), started_(std::exchange(other.started_, false))
+#endif
+    {
+    }
     local_task& operator=(local_task&& other) noexcept {
         if (this != &other) {
             check_destroy();
             task_ = std::move(other.task_);
 #if COTRAIT_THREAD_CHECKS
             owner_ = other.owner_;
+            started_ = std::exchange(other.started_, false);
 #endif
         }
         return *this;
@@ -125,7 +136,8 @@ public:
     local_task(static_task<T, Alloc>&& t) noexcept // NOLINT(google-explicit-constructor)
         : task_(std::move(t)) {}
 
-    /// Destroys the frame; aborts (with checks on) if called on another thread than the owner's.
+    /// Destroys the frame. With checks on, aborts if the body has started (the task was awaited)
+    /// and this is not the owner's thread; an unstarted task may be destroyed anywhere.
     ~local_task() {
         check_destroy();
     }
@@ -137,8 +149,10 @@ public:
         if (task_.valid() && std::this_thread::get_id() != owner_) {
             detail::report_misuse(task_errc::wrong_thread);
         }
-        return detail::thread_checked_awaiter<decltype(task_.operator co_await())>(
-            task_.operator co_await(), owner_);
+        auto inner = task_.operator co_await(); // throws if empty or awaited before
+        // From here on the body runs (the co_await expression goes on to await_suspend).
+        started_ = true;
+        return detail::thread_checked_awaiter<decltype(inner)>(std::move(inner), owner_);
 #else
         return task_.operator co_await();
 #endif
@@ -159,7 +173,7 @@ public:
 private:
     void check_destroy() noexcept {
 #if COTRAIT_THREAD_CHECKS
-        if (task_.valid() && std::this_thread::get_id() != owner_) {
+        if (started_ && task_.valid() && std::this_thread::get_id() != owner_) {
             detail::fatal_misuse(task_errc::wrong_thread);
         }
 #endif
@@ -168,6 +182,9 @@ private:
     boxed_task<T> task_;
 #if COTRAIT_THREAD_CHECKS
     std::thread::id owner_ = std::this_thread::get_id();
+    // Set when the task is awaited: from then on its body may have run, and only the owner may
+    // destroy it. Mutable because `co_await` takes the task as const (like boxed_task's).
+    mutable bool started_ = false;
 #endif
 };
 

@@ -5,6 +5,7 @@
 #include <cotrait/cancellation.hpp>
 #include <cotrait/config.hpp>
 #include <cotrait/detail/driver.hpp>
+#include <cotrait/detail/executor_thread.hpp>
 #include <cotrait/detail/transfer.hpp>
 #include <cotrait/detail/work_queue.hpp>
 
@@ -52,7 +53,12 @@ public:
     /// Resumes queued coroutines on the calling thread, blocking while the queue is empty, until
     /// `finish()` has been called and the queue is empty. Clears the finish request on return, so
     /// the loop can be run again.
+    ///
+    /// Throws `task_misuse{task_errc::blocking_wait}` if the calling thread already runs an
+    /// executor's queue (this loop's `run`, another loop's, a `thread_pool` thread): the loop
+    /// would block the work that thread owes.
     void run() {
+        detail::check_may_block();
         const thread_mark mark(this);
         while (detail::work_item* it = queue_.pop_wait_until([this] { return finishing_; })) {
             detail::resume_root(it->handle);
@@ -67,8 +73,11 @@ public:
 
     /// Runs `a` on the calling thread until it completes, together with everything else that is
     /// scheduled onto the loop meanwhile, and returns its result (or rethrows its exception).
+    /// Throws `task_misuse{task_errc::blocking_wait}`, before starting `a`, if the calling thread
+    /// already runs an executor's queue (as `run()`).
     template <awaitable A>
     decltype(auto) run(A&& a) {
+        detail::check_may_block();
         using result = detail::stored_result_t<A>;
         struct state {
             run_loop* loop;
@@ -113,7 +122,9 @@ private:
     // Marks the calling thread as inside run() for running_in_this_thread(); nests.
     struct thread_mark {
         const run_loop* saved;
-        explicit thread_mark(const run_loop* l) noexcept : saved(std::exchange(current, l)) {}
+        detail::executor_thread_mark executor;
+        explicit thread_mark(const run_loop* l) noexcept
+            : saved(std::exchange(current, l)), executor(l) {}
         thread_mark(const thread_mark&) = delete;
         thread_mark& operator=(const thread_mark&) = delete;
         ~thread_mark() { current = saved; }

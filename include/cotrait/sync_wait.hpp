@@ -3,6 +3,7 @@
 
 #include <cotrait/awaitable_traits.hpp>
 #include <cotrait/config.hpp>
+#include <cotrait/detail/executor_thread.hpp>
 #include <cotrait/detail/frame_policy.hpp>
 #include <cotrait/detail/result.hpp>
 #include <cotrait/detail/transfer.hpp>
@@ -100,10 +101,14 @@ sync_driver<R> make_sync_driver(A&& a) {
 
 /// Runs `a` to completion on the calling thread and returns its result (a reference for reference
 /// results, otherwise by value) or rethrows its exception. If `a` suspends and is completed on
-/// another thread, the calling thread blocks on a condition variable until then. Must not be
-/// called from a thread that the awaited operation needs in order to make progress.
+/// another thread, the calling thread blocks on a condition variable until then.
+///
+/// Throws `task_misuse{task_errc::blocking_wait}`, before starting `a`, when called on a thread
+/// that runs an executor's queue (a `thread_pool` thread, or inside `run_loop::run`): the awaited
+/// work may need that thread, and blocking it would deadlock silently. `co_await` instead.
 template <awaitable A>
 decltype(auto) sync_wait(A&& a) {
+    detail::check_may_block();
     using result = await_result_t<A>;
     using stored = std::conditional_t<std::is_rvalue_reference_v<result>,
                                       std::remove_reference_t<result>, result>;

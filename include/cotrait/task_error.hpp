@@ -14,6 +14,7 @@ enum class task_errc {
     empty_task = 1,  ///< awaited a default-constructed, moved-from or released task
     already_awaited, ///< awaited a task whose result was (or is being) consumed
     wrong_thread,    ///< a thread-affine (local) task was resumed or destroyed on another thread
+    blocking_wait,   ///< sync_wait / run_loop::run on a thread that runs an executor's queue
 };
 
 /// Returns a human-readable description of `e`.
@@ -25,6 +26,10 @@ constexpr const char* to_string(task_errc e) noexcept {
         return "cotrait: awaited a task a second time (a task has exactly one consumer)";
     case task_errc::wrong_thread:
         return "cotrait: a thread-local task was used on a thread other than its creator's";
+    case task_errc::blocking_wait:
+        return "cotrait: sync_wait or run_loop::run called on a thread that runs an executor "
+               "(a thread_pool thread, or inside run_loop::run): the awaited work may need this "
+               "thread, so blocking it could deadlock; co_await the work instead";
     }
     return "cotrait: task misuse";
 }

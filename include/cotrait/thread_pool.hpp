@@ -3,6 +3,8 @@
 
 #include <cotrait/cancellation.hpp>
 #include <cotrait/config.hpp>
+#include <cotrait/detail/executor_thread.hpp>
+#include <cotrait/detail/throw.hpp>
 #include <cotrait/detail/transfer.hpp>
 #include <cotrait/detail/work_queue.hpp>
 
@@ -33,6 +35,9 @@ namespace cotrait {
 /// unwinds it to whatever owns it (a task's awaiter, `when_all`, `async_scope`, `sync_wait`), which
 /// then destroys its frame as usual, so nothing leaks and no owner is left with a dangling handle.
 /// Destroying a frame from the pool would free a coroutine that a task object still refers to.
+///
+/// A pool thread must not block waiting for other work: `sync_wait` (and `run_loop::run`) called
+/// on a pool thread throws `task_misuse{task_errc::blocking_wait}` instead of deadlocking.
 class thread_pool {
 public:
     /// Starts `threads` threads (at least one).
@@ -41,6 +46,7 @@ public:
             threads = 1;
         }
         threads_.reserve(threads);
+#if COTRAIT_EXCEPTIONS
         try {
             for (std::size_t i = 0; i < threads; ++i) {
                 threads_.emplace_back([this] { worker(); });
@@ -49,6 +55,12 @@ public:
             shutdown();
             throw;
         }
+#else
+        // std::thread's constructor aborts by itself when it cannot start a thread.
+        for (std::size_t i = 0; i < threads; ++i) {
+            threads_.emplace_back([this] { worker(); });
+        }
+#endif
     }
     thread_pool(const thread_pool&) = delete;
     thread_pool& operator=(const thread_pool&) = delete;
@@ -81,7 +93,8 @@ public:
     /// std::logic_error if called from one of the pool's threads (it would have to join itself).
     void shutdown() {
         if (running_in_this_thread()) {
-            throw std::logic_error("cotrait: thread_pool::shutdown called from a pool thread");
+            detail::throw_exception(
+                std::logic_error("cotrait: thread_pool::shutdown called from a pool thread"));
         }
         std::lock_guard<std::mutex> lock(shutdown_mutex_);
         detail::work_item* leftovers = queue_.close();
@@ -95,13 +108,19 @@ public:
     }
 
     /// The number of threads the pool was started with.
-    [[nodiscard]] std::size_t thread_count() const noexcept { return threads_.size(); }
+    [[nodiscard]] std::size_t thread_count() const noexcept {
+        return threads_.size();
+    }
 
     /// True if the calling thread is one of this pool's threads.
-    [[nodiscard]] bool running_in_this_thread() const noexcept { return current_pool == this; }
+    [[nodiscard]] bool running_in_this_thread() const noexcept {
+        return current_pool == this;
+    }
 
     /// How many coroutines are waiting for a thread (a snapshot, for tests and monitoring).
-    [[nodiscard]] std::size_t queued() const { return queue_.size(); }
+    [[nodiscard]] std::size_t queued() const {
+        return queue_.size();
+    }
 
     /// std::thread::hardware_concurrency(), or 1 if unknown.
     static std::size_t default_thread_count() noexcept {
@@ -112,6 +131,7 @@ public:
 private:
     void worker() {
         current_pool = this;
+        const detail::executor_thread_mark mark(this);
         while (detail::work_item* it = queue_.pop_wait()) {
             // The trampoline (where symmetric transfer is not a guaranteed tail call) needs the
             // pump at the bottom of every thread that resumes coroutines.

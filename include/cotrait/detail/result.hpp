@@ -37,7 +37,13 @@ public:
         state_ = result_state::value;
     }
 
+    // Also reached after return_value, when a local's (or a temporary's) destructor throws on the
+    // way to final_suspend: the exception replaces the value, which must be destroyed first.
     void unhandled_exception() noexcept {
+        if (state_ == result_state::value) {
+            state_ = result_state::empty;
+            value_.~T();
+        }
         ::new (static_cast<void*>(std::addressof(error_)))
             std::exception_ptr(std::current_exception());
         state_ = result_state::error;

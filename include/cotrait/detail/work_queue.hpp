@@ -4,6 +4,7 @@
 
 #include <cotrait/cancellation.hpp>
 #include <cotrait/config.hpp>
+#include <cotrait/detail/throw.hpp>
 #include <cotrait/detail/transfer.hpp>
 
 #include <condition_variable>
@@ -240,7 +241,7 @@ public:
         // already taken) before the item goes away with this awaiter.
         callback_.reset();
         if (item_.cancelled) {
-            throw operation_cancelled{};
+            throw_exception(operation_cancelled{});
         }
     }
 
