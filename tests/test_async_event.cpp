@@ -87,7 +87,7 @@ TEST_CASE("async_event stress: ping-pong between two coroutines on a pool loses 
             co_await pool.schedule();
             pong.set();
         }
-    }());
+    });
     scope.spawn([&]() -> cotrait::boxed_task<> {
         co_await pool.schedule();
         for (int i = 0; i < rounds; ++i) {
@@ -96,7 +96,7 @@ TEST_CASE("async_event stress: ping-pong between two coroutines on a pool loses 
             co_await pong.wait();
             co_await pool.schedule();
         }
-    }());
+    });
     cotrait::sync_wait(scope.join());
     CHECK(shared == 2L * rounds);
 }

@@ -100,7 +100,7 @@ TEST_CASE("async_mutex: stress, coroutines on a pool increment a plain counter u
                 ++counter;
                 --inside;
             }
-        }());
+        });
     }
     cotrait::sync_wait(scope.join());
     CHECK(overlap == 0);

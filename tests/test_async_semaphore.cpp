@@ -74,7 +74,7 @@ TEST_CASE("async_semaphore: stress, never more holders than permits, every task 
                 --inside;
             }
             ++done;
-        }());
+        });
     }
     cotrait::sync_wait(scope.join());
     CHECK(done == tasks);

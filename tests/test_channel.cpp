@@ -44,7 +44,7 @@ TEST_CASE("channel: a full channel suspends the sender until a receiver makes ro
             co_await ch.send(i);
             ++sent;
         }
-    }());
+    });
     CHECK(sent == 2); // backpressure: the third send waits
     std::vector<int> got;
     cotrait::sync_wait([&]() -> cotrait::boxed_task<> {
@@ -61,7 +61,7 @@ TEST_CASE("channel: a waiting receiver gets the value handed over directly") {
     cotrait::channel<std::string> ch(1);
     cotrait::async_scope scope;
     std::optional<std::string> got;
-    scope.spawn([&]() -> cotrait::boxed_task<> { got = co_await ch.receive(); }());
+    scope.spawn([&]() -> cotrait::boxed_task<> { got = co_await ch.receive(); });
     CHECK_FALSE(got.has_value());
     std::string v = "hello";
     CHECK(ch.try_send(v));
@@ -109,7 +109,7 @@ TEST_CASE("channel: close wakes waiting receivers with nullopt and waiting sende
                 if (!v.has_value()) {
                     ++receivers_done;
                 }
-            }());
+            });
         }
         cotrait::sync_wait(full.send(cotrait_test::counted(c, 1)));
         for (int i = 0; i < 2; ++i) {
@@ -119,7 +119,7 @@ TEST_CASE("channel: close wakes waiting receivers with nullopt and waiting sende
                 } catch (const cotrait::channel_closed&) {
                     ++senders_failed;
                 }
-            }());
+            });
         }
         CHECK(receivers_done == 0);
         CHECK(senders_failed == 0);
@@ -143,7 +143,7 @@ TEST_CASE("channel: try_receive makes room for a waiting sender") {
         co_await ch.send(1);
         co_await ch.send(2);
         sent = 2;
-    }());
+    });
     CHECK(sent == 0);
     CHECK(ch.try_receive() == std::optional<int>(1));
     CHECK(sent == 2);

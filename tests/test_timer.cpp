@@ -119,7 +119,7 @@ TEST_CASE("destroying a timer_service hands pending sleepers to their executor, 
             } catch (const cotrait::operation_cancelled&) {
                 ++cancelled;
             }
-        }());
+        });
     }
     CHECK(timers->pending() == 3);
     timers.reset();

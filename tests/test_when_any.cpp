@@ -71,7 +71,7 @@ TEST_CASE("when_any: losers are asked to stop and awaited before the when_any co
         CHECK(finished == 3);
         winner = r.index;
         value = std::get<1>(r.value);
-    }());
+    });
     CHECK(finished == 0);
     b.set();
     CHECK(stop.stop_requested());
@@ -128,7 +128,7 @@ TEST_CASE("when_any range: winner index and value; empty range is rejected") {
         auto r = co_await cotrait::when_any(stop, std::move(tasks));
         idx = r.index;
         val = r.value;
-    }());
+    });
     winner_event.set();
     cotrait::sync_wait(scope.join());
     CHECK(idx == 5);
