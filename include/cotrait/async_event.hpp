@@ -6,6 +6,7 @@
 
 #include <coroutine>
 #include <mutex>
+#include <stop_token>
 
 namespace cotrait {
 
@@ -43,29 +44,43 @@ public:
     /// The awaiter of `wait()`.
     class wait_awaiter {
     public:
-        explicit wait_awaiter(async_event& e) noexcept : e_(&e) {}
+        explicit wait_awaiter(async_event& e, std::stop_token token = {}) noexcept
+            : e_(&e), token_(std::move(token)) {}
         bool await_ready() noexcept {
+            if (token_.stop_requested()) {
+                return false;
+            }
             const std::lock_guard<std::mutex> lock(e_->m_);
             return e_->try_consume_locked();
         }
-        bool await_suspend(std::coroutine_handle<> h) noexcept {
+        bool await_suspend(std::coroutine_handle<> h) {
             node_.handle = h;
+            stop_.arm(token_, e_->m_, e_->waiters_, node_);
             const std::lock_guard<std::mutex> lock(e_->m_);
-            if (e_->try_consume_locked()) {
+            node_.settled = true;
+            if (node_.cancelled || e_->try_consume_locked()) {
                 return false;
             }
             e_->waiters_.push_back(node_);
             return true;
         }
-        void await_resume() const noexcept {}
+        void await_resume() { stop_.finish(node_); }
 
     private:
         async_event* e_;
+        std::stop_token token_;
         detail::wait_node node_;
+        detail::wait_stop_guard stop_;
     };
 
     /// Completes once the event is set (consuming the set in automatic mode).
     [[nodiscard]] wait_awaiter wait() noexcept { return wait_awaiter(*this); }
+
+    /// As `wait()`, but if stop is requested on `token` first, the `co_await` throws
+    /// `operation_cancelled` (resumed on the thread that requested stop) and consumes nothing.
+    [[nodiscard]] wait_awaiter wait(std::stop_token token) noexcept {
+        return wait_awaiter(*this, std::move(token));
+    }
 
     /// Sets the event and resumes the waiters it releases (see the class comment) on this thread.
     void set() noexcept {

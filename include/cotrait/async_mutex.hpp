@@ -6,6 +6,7 @@
 
 #include <coroutine>
 #include <mutex>
+#include <stop_token>
 #include <utility>
 
 namespace cotrait {
@@ -64,31 +65,37 @@ public:
     /// The awaiter of `lock()`: completes once the awaiting coroutine holds the lock.
     class lock_awaiter {
     public:
-        explicit lock_awaiter(async_mutex& m) noexcept : m_(&m) {}
-        bool await_ready() noexcept { return m_->try_lock(); }
-        bool await_suspend(std::coroutine_handle<> h) noexcept {
+        explicit lock_awaiter(async_mutex& m, std::stop_token token = {}) noexcept
+            : m_(&m), token_(std::move(token)) {}
+        bool await_ready() noexcept { return !token_.stop_requested() && m_->try_lock(); }
+        bool await_suspend(std::coroutine_handle<> h) {
             node_.handle = h;
+            stop_.arm(token_, m_->m_, m_->waiters_, node_);
             const std::lock_guard<std::mutex> lock(m_->m_);
-            if (m_->try_lock_locked()) {
+            node_.settled = true;
+            if (node_.cancelled || m_->try_lock_locked()) {
                 return false;
             }
             m_->waiters_.push_back(node_);
             return true;
         }
-        void await_resume() const noexcept {}
+        void await_resume() { stop_.finish(node_); }
 
     protected:
         async_mutex* m_;
 
     private:
+        std::stop_token token_;
         detail::wait_node node_;
+        detail::wait_stop_guard stop_;
     };
 
     /// The awaiter of `scoped_lock()`: as `lock()`, yielding a guard.
     class scoped_lock_awaiter : public lock_awaiter {
     public:
         using lock_awaiter::lock_awaiter;
-        [[nodiscard]] async_lock_guard await_resume() const noexcept {
+        [[nodiscard]] async_lock_guard await_resume() {
+            lock_awaiter::await_resume();
             return async_lock_guard(*m_, std::adopt_lock);
         }
     };
@@ -98,6 +105,17 @@ public:
 
     /// `auto g = co_await m.scoped_lock()` acquires the lock, released when `g` is destroyed.
     [[nodiscard]] scoped_lock_awaiter scoped_lock() noexcept { return scoped_lock_awaiter(*this); }
+
+    /// As `lock()`, but if stop is requested on `token` before the lock is granted, the
+    /// `co_await` throws `operation_cancelled` (resumed on the thread that requested stop) without
+    /// the lock.
+    [[nodiscard]] lock_awaiter lock(std::stop_token token) noexcept {
+        return lock_awaiter(*this, std::move(token));
+    }
+    /// As `scoped_lock()`, cancellable as `lock(token)`.
+    [[nodiscard]] scoped_lock_awaiter scoped_lock(std::stop_token token) noexcept {
+        return scoped_lock_awaiter(*this, std::move(token));
+    }
 
     /// Releases the lock: the first waiter (if any) now owns it and is resumed on this thread.
     void unlock() noexcept {

@@ -7,6 +7,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <mutex>
+#include <stop_token>
 #include <utility>
 
 namespace cotrait {
@@ -65,31 +66,37 @@ public:
     /// The awaiter of `acquire()`.
     class acquire_awaiter {
     public:
-        explicit acquire_awaiter(async_semaphore& s) noexcept : s_(&s) {}
-        bool await_ready() noexcept { return s_->try_acquire(); }
-        bool await_suspend(std::coroutine_handle<> h) noexcept {
+        explicit acquire_awaiter(async_semaphore& s, std::stop_token token = {}) noexcept
+            : s_(&s), token_(std::move(token)) {}
+        bool await_ready() noexcept { return !token_.stop_requested() && s_->try_acquire(); }
+        bool await_suspend(std::coroutine_handle<> h) {
             node_.handle = h;
+            stop_.arm(token_, s_->m_, s_->waiters_, node_);
             const std::lock_guard<std::mutex> lock(s_->m_);
-            if (s_->try_acquire_locked()) {
+            node_.settled = true;
+            if (node_.cancelled || s_->try_acquire_locked()) {
                 return false;
             }
             s_->waiters_.push_back(node_);
             return true;
         }
-        void await_resume() const noexcept {}
+        void await_resume() { stop_.finish(node_); }
 
     protected:
         async_semaphore* s_;
 
     private:
+        std::stop_token token_;
         detail::wait_node node_;
+        detail::wait_stop_guard stop_;
     };
 
     /// The awaiter of `scoped_acquire()`: as `acquire()`, yielding a permit guard.
     class scoped_acquire_awaiter : public acquire_awaiter {
     public:
         using acquire_awaiter::acquire_awaiter;
-        [[nodiscard]] semaphore_permit await_resume() const noexcept {
+        [[nodiscard]] semaphore_permit await_resume() {
+            acquire_awaiter::await_resume();
             return semaphore_permit(*s_);
         }
     };
@@ -99,6 +106,17 @@ public:
     /// `auto p = co_await sem.scoped_acquire()` takes a permit released when `p` is destroyed.
     [[nodiscard]] scoped_acquire_awaiter scoped_acquire() noexcept {
         return scoped_acquire_awaiter(*this);
+    }
+
+    /// As `acquire()`, but if stop is requested on `token` before a permit is granted, the
+    /// `co_await` throws `operation_cancelled` (resumed on the thread that requested stop) and
+    /// takes nothing.
+    [[nodiscard]] acquire_awaiter acquire(std::stop_token token) noexcept {
+        return acquire_awaiter(*this, std::move(token));
+    }
+    /// As `scoped_acquire()`, cancellable as `acquire(token)`.
+    [[nodiscard]] scoped_acquire_awaiter scoped_acquire(std::stop_token token) noexcept {
+        return scoped_acquire_awaiter(*this, std::move(token));
     }
 
     /// Returns `n` permits: up to `n` waiters get one each and are resumed on this thread.

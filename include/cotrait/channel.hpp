@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <type_traits>
 #include <utility>
 
@@ -63,15 +64,20 @@ public:
     /// The awaiter of `send(v)`; owns the value until it is delivered.
     class send_awaiter {
     public:
-        send_awaiter(channel& ch, T&& v) noexcept(std::is_nothrow_move_constructible_v<T>)
-            : ch_(&ch), value_(std::move(v)) {}
-        bool await_ready() { return ch_->try_send_or_queue(*this, nullptr); }
+        send_awaiter(channel& ch, T&& v,
+                     std::stop_token token = {}) noexcept(std::is_nothrow_move_constructible_v<T>)
+            : ch_(&ch), value_(std::move(v)), token_(std::move(token)) {}
+        bool await_ready() {
+            return !token_.stop_requested() && ch_->try_send_or_queue(*this, nullptr);
+        }
         bool await_suspend(std::coroutine_handle<> h) {
             node_.node.handle = h;
             node_.self = this; // here, not at construction: the awaiter may have been moved
+            stop_.arm(token_, ch_->m_, ch_->senders_, node_.node);
             return !ch_->try_send_or_queue(*this, &node_);
         }
-        void await_resume() const {
+        void await_resume() {
+            stop_.finish(node_.node);
             if (closed_) {
                 throw channel_closed{};
             }
@@ -85,21 +91,28 @@ public:
         };
         channel* ch_;
         T value_;
+        std::stop_token token_;
         bool closed_ = false;
         node_t node_{};
+        detail::wait_stop_guard stop_;
     };
 
     /// The awaiter of `receive()`.
     class receive_awaiter {
     public:
-        explicit receive_awaiter(channel& ch) noexcept : ch_(&ch) {}
-        bool await_ready() { return ch_->try_receive_or_queue(*this, nullptr); }
+        explicit receive_awaiter(channel& ch, std::stop_token token = {}) noexcept
+            : ch_(&ch), token_(std::move(token)) {}
+        bool await_ready() {
+            return !token_.stop_requested() && ch_->try_receive_or_queue(*this, nullptr);
+        }
         bool await_suspend(std::coroutine_handle<> h) {
             node_.node.handle = h;
             node_.self = this;
+            stop_.arm(token_, ch_->m_, ch_->receivers_, node_.node);
             return !ch_->try_receive_or_queue(*this, &node_);
         }
-        std::optional<T> await_resume() noexcept(std::is_nothrow_move_constructible_v<T>) {
+        std::optional<T> await_resume() {
+            stop_.finish(node_.node);
             return std::move(value_);
         }
 
@@ -110,8 +123,10 @@ public:
             receive_awaiter* self;
         };
         channel* ch_;
+        std::stop_token token_;
         std::optional<T> value_;
         node_t node_{};
+        detail::wait_stop_guard stop_;
     };
 
     /// `co_await ch.send(std::move(v))`: see the class comment. Throws channel_closed.
@@ -121,6 +136,20 @@ public:
 
     /// `std::optional<T> v = co_await ch.receive()`: see the class comment.
     [[nodiscard]] receive_awaiter receive() noexcept { return receive_awaiter(*this); }
+
+    /// As `send(v)`, but if stop is requested on `token` before the value is taken, the
+    /// `co_await` throws `operation_cancelled` (resumed on the thread that requested stop) and
+    /// the value is not delivered.
+    [[nodiscard]] send_awaiter
+    send(T v, std::stop_token token) noexcept(std::is_nothrow_move_constructible_v<T>) {
+        return send_awaiter(*this, std::move(v), std::move(token));
+    }
+
+    /// As `receive()`, but if stop is requested on `token` before a value arrives, the
+    /// `co_await` throws `operation_cancelled` (resumed on the thread that requested stop).
+    [[nodiscard]] receive_awaiter receive(std::stop_token token) noexcept {
+        return receive_awaiter(*this, std::move(token));
+    }
 
     /// Sends without waiting: false (and `v` untouched) if the buffer is full or the channel is
     /// closed.
@@ -213,6 +242,12 @@ private:
     // Completes the send now if it can (true); otherwise queues `node` if given (false).
     bool try_send_or_queue(send_awaiter& a, send_node* node) {
         std::unique_lock<std::mutex> lock(m_);
+        if (node != nullptr) {
+            node->node.settled = true;
+            if (node->node.cancelled) {
+                return true; // await_resume throws operation_cancelled
+            }
+        }
         if (closed_) {
             a.closed_ = true;
             return true;
@@ -237,6 +272,12 @@ private:
         send_node* s = nullptr;
         {
             const std::lock_guard<std::mutex> lock(m_);
+            if (node != nullptr) {
+                node->node.settled = true;
+                if (node->node.cancelled) {
+                    return true;
+                }
+            }
             if (!buffer_.empty()) {
                 s = take_front_locked(a.value_);
             } else if (closed_) {

@@ -2,12 +2,16 @@
 // async_semaphore, async_event, channel), and the stack-safe way they resume waiters.
 #pragma once
 
+#include <cotrait/cancellation.hpp>
 #include <cotrait/config.hpp>
 #include <cotrait/detail/transfer.hpp>
 
 #include <coroutine>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
+#include <optional>
+#include <stop_token>
 
 namespace cotrait::detail {
 
@@ -15,6 +19,10 @@ namespace cotrait::detail {
 struct wait_node {
     wait_node* next = nullptr;
     std::coroutine_handle<> handle{};
+    // For waits with a stop token, guarded by the primitive's mutex: `settled` once the awaiter
+    // has either completed at once or queued the node; `cancelled` if stop won.
+    bool settled = false;
+    bool cancelled = false;
 };
 
 // A singly linked FIFO; the owner guards it with its own mutex.
@@ -42,6 +50,23 @@ public:
             n->next = nullptr;
         }
         return n;
+    }
+
+    // Unlinks `n` if it is in the list (O(n): only cancellation uses it). True if it was.
+    bool remove(wait_node& n) noexcept {
+        wait_node* prev = nullptr;
+        for (wait_node* p = head_; p != nullptr; prev = p, p = p->next) {
+            if (p != &n) {
+                continue;
+            }
+            (prev != nullptr ? prev->next : head_) = p->next;
+            if (tail_ == p) {
+                tail_ = prev;
+            }
+            p->next = nullptr;
+            return true;
+        }
+        return false;
     }
 
     // Moves every node to `out` (appended), leaving this list empty.
@@ -96,6 +121,59 @@ inline void resume_all(wait_fifo& list) noexcept {
         resume_waiter(*n);
     }
 }
+
+// Stop-token support for a wait. The callback is registered before the node becomes visible to
+// releasers; it takes the primitive's mutex, so exactly one of three things happens:
+// - the awaiter has not settled yet: the node is marked cancelled and the awaiter, seeing that
+//   under the same mutex, completes at once without taking anything;
+// - the node is still queued: it is unlinked, marked cancelled and resumed here, on the thread
+//   that requested stop;
+// - the node was already granted (popped by a releaser): nothing, the wait succeeds.
+// The awaiter's await_resume disarms (which waits for a callback running on another thread) and
+// throws operation_cancelled if cancelled.
+class wait_stop_guard {
+public:
+    wait_stop_guard() = default;
+    // Awaiters are movable until awaited; a guard is armed only while awaited.
+    wait_stop_guard(wait_stop_guard&& /*other*/) noexcept {}
+    wait_stop_guard& operator=(wait_stop_guard&&) = delete;
+
+    void arm(const std::stop_token& token, std::mutex& m, wait_fifo& list, wait_node& n) {
+        if (token.stop_possible()) {
+            cb_.emplace(token, canceller{&m, &list, &n});
+        }
+    }
+
+    // Call from await_resume. Throws operation_cancelled if the wait was cancelled.
+    void finish(const wait_node& n) {
+        cb_.reset();
+        if (n.cancelled) {
+            throw operation_cancelled{};
+        }
+    }
+
+private:
+    struct canceller {
+        std::mutex* m;
+        wait_fifo* list;
+        wait_node* node;
+        void operator()() const noexcept {
+            {
+                const std::lock_guard<std::mutex> lock(*m);
+                if (!node->settled) {
+                    node->cancelled = true;
+                    return;
+                }
+                if (!list->remove(*node)) {
+                    return;
+                }
+                node->cancelled = true;
+            }
+            resume_waiter(*node);
+        }
+    };
+    std::optional<std::stop_callback<canceller>> cb_;
+};
 
 [[noreturn]] inline void fatal_primitive_misuse(const char* what) noexcept {
     std::fprintf(stderr, "cotrait: %s\n", what);
