@@ -223,3 +223,21 @@ TEST_CASE("timer stress: many sleepers on a pool, half cancelled while pending, 
     CHECK(cancelled == n / 2);
     CHECK(cotrait::default_timer_service().pending() == 0);
 }
+
+TEST_CASE("a 'forever' sleep (hours::max()) neither overflows nor fires, and stop ends it") {
+    cotrait::run_loop loop;
+    std::stop_source stop;
+    cotrait::async_scope scope;
+    bool cancelled = false;
+    scope.spawn([&]() -> cotrait::boxed_task<> {
+        try {
+            co_await cotrait::sleep_for(loop, std::chrono::hours::max(), stop.get_token());
+        } catch (const cotrait::operation_cancelled&) {
+            cancelled = true;
+        }
+    });
+    CHECK(cotrait::default_timer_service().pending() == 1);
+    stop.request_stop();
+    loop.run(scope.join());
+    CHECK(cancelled);
+}

@@ -9,6 +9,7 @@
 #include <cotrait/static_task.hpp>
 #include <cotrait/when_any.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <coroutine>
@@ -133,9 +134,10 @@ public:
         if (d <= d.zero()) {
             return now;
         }
-        // Saturate rather than overflow for "forever"-like durations.
+        // Saturate rather than overflow for "forever"-like durations (hours::max()); compared in
+        // floating point because converting d to the clock's unit is what would overflow.
         const auto left = clock::time_point::max() - now;
-        if (d >= left) {
+        if (std::chrono::duration<double>(d) >= std::chrono::duration<double>(left)) {
             return clock::time_point::max();
         }
         return now + std::chrono::ceil<clock::duration>(d);
@@ -190,7 +192,9 @@ private:
             }
             detail::timer_node* top = heap_.front();
             if (clock::now() < top->when) {
-                cv_.wait_until(lock, top->when);
+                // Bounded: waiting until time_point::max() overflows inside some libstdc++
+                // versions.
+                cv_.wait_until(lock, std::min(top->when, clock::now() + std::chrono::hours(24)));
                 continue;
             }
             remove_at(0);
@@ -391,7 +395,10 @@ template <scheduler Ex>
 template <scheduler Ex, class Rep, class Period, awaitable A>
 [[nodiscard]] static_task<detail::stored_result_t<A>>
 with_timeout(Ex& ex, std::chrono::duration<Rep, Period> d, std::stop_source stop, A a) {
-    auto r = co_await when_any(stop, std::move(a), sleep_for(ex, d, stop.get_token()));
+    // Arguments are named before the co_await: GCC 12 mishandles class prvalues passed to a call
+    // inside a co_await operand (see design.md).
+    auto sleeper = sleep_for(ex, d, stop.get_token());
+    auto r = co_await when_any(stop, std::move(a), std::move(sleeper));
     if (r.index == 1) {
         throw timed_out{};
     }
@@ -410,7 +417,8 @@ with_timeout(Ex& ex, std::chrono::duration<Rep, Period> d, std::stop_source stop
 template <scheduler Ex, class Rep, class Period, awaitable A>
 [[nodiscard]] static_task<detail::stored_result_t<A>>
 with_timeout(Ex& ex, std::chrono::duration<Rep, Period> d, A a) {
-    co_return co_await with_timeout(ex, d, std::stop_source{}, std::move(a));
+    std::stop_source unseen;
+    co_return co_await with_timeout(ex, d, std::move(unseen), std::move(a));
 }
 
 /// As above with a stop source of its own: `f(token)` makes the operation, and the token is
@@ -421,7 +429,8 @@ requires std::invocable<F&, std::stop_token> && awaitable<std::invoke_result_t<F
 [[nodiscard]] static_task<detail::stored_result_t<std::invoke_result_t<F&, std::stop_token>>>
 with_timeout(Ex& ex, std::chrono::duration<Rep, Period> d, F f) {
     std::stop_source stop;
-    co_return co_await with_timeout(ex, d, stop, f(stop.get_token()));
+    auto op = f(stop.get_token());
+    co_return co_await with_timeout(ex, d, stop, std::move(op));
 }
 
 } // namespace cotrait
