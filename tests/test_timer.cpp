@@ -241,3 +241,25 @@ TEST_CASE("a 'forever' sleep (hours::max()) neither overflows nor fires, and sto
     loop.run(scope.join());
     CHECK(cancelled);
 }
+
+TEST_CASE("with_timeout: a stop requested by the caller first ends it with operation_cancelled") {
+    cotrait::run_loop loop;
+    cotrait::async_event never;
+    int stopped = 0;
+    std::stop_source src;
+    cotrait::async_scope scope;
+    bool cancelled = false;
+    scope.spawn([&]() -> cotrait::boxed_task<> {
+        auto op = slow(never, src.get_token(), &stopped);
+        try {
+            (void)co_await cotrait::with_timeout(loop, std::chrono::hours(1), src, std::move(op));
+        } catch (const cotrait::operation_cancelled&) {
+            cancelled = true;
+        }
+    });
+    src.request_stop();
+    loop.run(scope.join());
+    CHECK(cancelled);
+    CHECK(stopped == 1);
+    CHECK(cotrait::default_timer_service().pending() == 0);
+}
