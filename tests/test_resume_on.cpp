@@ -1,14 +1,20 @@
 // Executor affinity: without resume_on a coroutine continues where the awaited work finished;
 // resume_on brings it back to the named executor (and skips the hop when already there).
+#include "support/test_support.hpp"
+
 #include <cotrait/boxed_task.hpp>
+#include <cotrait/frame_allocator.hpp>
 #include <cotrait/resume_on.hpp>
 #include <cotrait/run_loop.hpp>
 #include <cotrait/static_task.hpp>
 #include <cotrait/sync_wait.hpp>
 #include <cotrait/thread_pool.hpp>
+#include <cotrait/timer.hpp>
 
 #include <catch2/catch_test_macros.hpp>
 
+#include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -111,4 +117,28 @@ TEST_CASE("resume_on hops from a pool back to a pool-affine caller under load (s
         co_return good;
     }());
     CHECK(ok == 2000);
+}
+
+TEST_CASE("resume_on and with_timeout frames come from the frame allocator in effect at the call") {
+    cotrait_test::counting_resource res;
+    cotrait::run_loop loop;
+    loop.run([&]() -> cotrait::boxed_task<> {
+        auto inner = []() -> cotrait::boxed_task<int> { co_return 4; }(); // default resource
+        std::optional<cotrait::static_task<int>> wrapped;
+        std::optional<cotrait::static_task<int>> timed;
+        {
+            cotrait::frame_allocator_scope scope(res);
+            wrapped.emplace(cotrait::resume_on(loop, std::move(inner)));
+            CHECK(res.allocations == 1);
+            auto op = []() -> cotrait::boxed_task<int> { co_return 5; }(); // from res too
+            timed.emplace(cotrait::with_timeout(loop, std::chrono::hours(1), std::move(op)));
+            CHECK(res.allocations == 3);
+        }
+        const int a = co_await std::move(*wrapped);
+        const int b = co_await std::move(*timed);
+        CHECK(a + b == 9);
+        wrapped.reset();
+        timed.reset();
+        CHECK(res.live == 0);
+    }());
 }
