@@ -74,6 +74,8 @@ TEST_CASE("spawn_with_handle: misuse of a handle is reported") {
     auto h = scope.spawn_with_handle([]() -> cotrait::boxed_task<int> { co_return 1; }());
     CHECK(cotrait::sync_wait(h) == 1);
     CHECK_THROWS_AS(cotrait::sync_wait(h), cotrait::task_misuse);
+    auto moved = std::move(h); // the awaited state moves with the handle
+    CHECK_THROWS_AS(cotrait::sync_wait(moved), cotrait::task_misuse);
     cotrait::join_handle<int> empty;
     CHECK_THROWS_AS(cotrait::sync_wait(empty), cotrait::task_misuse);
     cotrait::sync_wait(scope.join());

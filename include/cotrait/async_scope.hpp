@@ -49,7 +49,7 @@ driver<R> make_factory_driver(F f) {
 
 // What a join_handle and its spawned task share: the outcome, and who frees this.
 //
-// `state_` is null while the task runs and nobody waits, the waiting coroutine's address while
+// `state` is 0 while the task runs and nobody waits, the waiting coroutine's address while
 // the handle is awaited, or one of two markers: `done` (the task finished first) or `detached`
 // (the handle was dropped first). Whoever arrives second frees the state; the task routes its
 // exception to the scope if the handle was dropped first.
@@ -80,11 +80,14 @@ template <class R>
 class join_handle {
 public:
     join_handle() noexcept = default;
-    join_handle(join_handle&& other) noexcept : s_(std::exchange(other.s_, nullptr)) {}
+    join_handle(join_handle&& other) noexcept
+        : s_(std::exchange(other.s_, nullptr)), awaited_(other.awaited_), taken_(other.taken_) {}
     join_handle& operator=(join_handle&& other) noexcept {
         if (this != &other) {
             detach();
             s_ = std::exchange(other.s_, nullptr);
+            awaited_ = other.awaited_;
+            taken_ = other.taken_;
         }
         return *this;
     }
