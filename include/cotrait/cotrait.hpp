@@ -3,10 +3,14 @@
 #pragma once
 
 #include <cotrait/arena.hpp>
+#include <cotrait/async_event.hpp>
+#include <cotrait/async_mutex.hpp>
 #include <cotrait/async_scope.hpp>
+#include <cotrait/async_semaphore.hpp>
 #include <cotrait/awaitable_traits.hpp>
 #include <cotrait/boxed_task.hpp>
 #include <cotrait/cancellation.hpp>
+#include <cotrait/channel.hpp>
 #include <cotrait/config.hpp>
 #include <cotrait/counting.hpp>
 #include <cotrait/frame_allocator.hpp>
@@ -15,9 +19,12 @@
 #include <cotrait/local_task.hpp>
 #include <cotrait/new_delete.hpp>
 #include <cotrait/recycling.hpp>
+#include <cotrait/resume_on.hpp>
 #include <cotrait/run_loop.hpp>
 #include <cotrait/static_task.hpp>
 #include <cotrait/sync_wait.hpp>
 #include <cotrait/task_error.hpp>
 #include <cotrait/thread_pool.hpp>
+#include <cotrait/timer.hpp>
 #include <cotrait/when_all.hpp>
+#include <cotrait/when_any.hpp>
