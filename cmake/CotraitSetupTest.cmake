@@ -8,6 +8,8 @@
 #   CASE=missing_bench  same with tests off: the message names Google Benchmark only.
 #   CASE=no_ninja       the Unix Makefiles generator (what a machine without Ninja gets):
 #                       configure succeeds and says which generator it used.
+#   CASE=no_build_tool  no make on the search path (system paths switched off): one error
+#                       saying what to install, not CMake's "unable to find a build program".
 #
 # Required: SOURCE_DIR WORK_DIR CXX_COMPILER CASE.
 
@@ -55,6 +57,16 @@ elseif(CASE STREQUAL "no_ninja")
              -DCOTRAIT_BUILD_TESTS=OFF -DCOTRAIT_BUILD_BENCHMARKS=OFF)
     set(_expect_rc OK)
     set(_expect "cotrait: generator: Unix Makefiles")
+elseif(CASE STREQUAL "no_build_tool")
+    set(_cmd "${CMAKE_COMMAND}" ${_common}
+             -DCMAKE_FIND_USE_SYSTEM_ENVIRONMENT_PATH=OFF -DCMAKE_FIND_USE_CMAKE_SYSTEM_PATH=OFF
+             -DCOTRAIT_BUILD_TESTS=OFF -DCOTRAIT_BUILD_BENCHMARKS=OFF)
+    set(_expect_rc FAIL)
+    set(_expect
+        "cotrait: the Unix Makefiles generator needs make, which is not installed[.]\n"
+        "sudo apt install make "
+        "sudo dnf install make ")
+    set(_reject "unable to find a build program")
 else()
     message(FATAL_ERROR "CotraitSetupTest.cmake: unknown CASE '${CASE}'")
 endif()
