@@ -13,8 +13,8 @@
 # FETCHCONTENT_SOURCE_DIR_CATCH2 / FETCHCONTENT_SOURCE_DIR_BENCHMARK use a local source tree,
 # FETCHCONTENT_FULLY_DISCONNECTED=ON reuses what an earlier configure fetched.
 #
-# Defines the target `cotrait_catch2` (Catch2::Catch2WithMain plus what our warning flags need)
-# when tests are built; Google Benchmark is used through its own `benchmark::benchmark`.
+# Defines `cotrait_catch2` (Catch2::Catch2WithMain) and `cotrait_benchmark` (benchmark::benchmark),
+# each with what cotrait's warning flags need next to that library's macros.
 
 set(COTRAIT_CATCH2_GIT_TAG v3.7.1)
 set(COTRAIT_BENCHMARK_GIT_TAG v1.9.1)
@@ -158,6 +158,18 @@ if(_cotrait_to_fetch)
     FetchContent_MakeAvailable(${_cotrait_to_fetch})
 endif()
 
+# Clang >= 22 reports __COUNTER__ as a C2y extension under -Wpedantic, and every Catch2
+# TEST_CASE/SECTION and Google Benchmark BENCHMARK expands it in our own files, where the
+# header's system status does not help. cotrait's headers do not use __COUNTER__, so the flag is
+# only given to targets that use these macros, through cotrait_catch2 / cotrait_benchmark; those
+# must come after cotrait_warnings in target_link_libraries, since -Wpedantic re-enables it.
+add_library(cotrait_counter_macros INTERFACE)
+include(CheckCXXCompilerFlag)
+check_cxx_compiler_flag(-Wc2y-extensions COTRAIT_HAVE_WC2Y_EXTENSIONS)
+if(COTRAIT_HAVE_WC2Y_EXTENSIONS)
+    target_compile_options(cotrait_counter_macros INTERFACE -Wno-c2y-extensions)
+endif()
+
 if(COTRAIT_BUILD_TESTS)
     if(NOT TARGET Catch2::Catch2WithMain)
         message(FATAL_ERROR "cotrait: Catch2 was made available without Catch2::Catch2WithMain")
@@ -172,16 +184,13 @@ if(COTRAIT_BUILD_TESTS)
         list(APPEND CMAKE_MODULE_PATH "${Catch2_DIR}")
     endif()
     add_library(cotrait_catch2 INTERFACE)
-    target_link_libraries(cotrait_catch2 INTERFACE Catch2::Catch2WithMain)
-    # Clang >= 22 reports __COUNTER__ as a C2y extension under -Wpedantic, and every Catch2
-    # TEST_CASE/SECTION expands it in our own files, where the header's system status does not
-    # help. cotrait's headers do not use __COUNTER__, so the flag is scoped to the test binaries.
-    include(CheckCXXCompilerFlag)
-    check_cxx_compiler_flag(-Wc2y-extensions COTRAIT_HAVE_WC2Y_EXTENSIONS)
-    if(COTRAIT_HAVE_WC2Y_EXTENSIONS)
-        target_compile_options(cotrait_catch2 INTERFACE -Wno-c2y-extensions)
-    endif()
+    target_link_libraries(cotrait_catch2 INTERFACE Catch2::Catch2WithMain cotrait_counter_macros)
 endif()
-if(COTRAIT_BUILD_BENCHMARKS AND NOT TARGET benchmark::benchmark)
-    message(FATAL_ERROR "cotrait: Google Benchmark was made available without benchmark::benchmark")
+if(COTRAIT_BUILD_BENCHMARKS)
+    if(NOT TARGET benchmark::benchmark)
+        message(FATAL_ERROR "cotrait: Google Benchmark was made available without "
+                            "benchmark::benchmark")
+    endif()
+    add_library(cotrait_benchmark INTERFACE)
+    target_link_libraries(cotrait_benchmark INTERFACE benchmark::benchmark cotrait_counter_macros)
 endif()
