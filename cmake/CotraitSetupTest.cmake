@@ -11,7 +11,7 @@
 #   CASE=no_build_tool  no make on the search path (system paths switched off): one error
 #                       saying what to install, not CMake's "unable to find a build program".
 #
-# Required: SOURCE_DIR WORK_DIR CXX_COMPILER CASE.
+# Required: SOURCE_DIR WORK_DIR CXX_COMPILER CASE. Optional: GENERATOR (default Unix Makefiles).
 
 foreach(_var IN ITEMS SOURCE_DIR WORK_DIR CXX_COMPILER CASE)
     if(NOT DEFINED ${_var} OR "${${_var}}" STREQUAL "")
@@ -28,7 +28,11 @@ set(_offline_git
     GIT_CONFIG_COUNT=1
     "GIT_CONFIG_KEY_0=url.${_bin}/no-such-mirror/.insteadOf"
     GIT_CONFIG_VALUE_0=https://github.com/)
-set(_common -S "${SOURCE_DIR}" -B "${_bin}" -G "Unix Makefiles"
+# The outer build's generator, except where the case is about Unix Makefiles.
+if(NOT GENERATOR OR CASE MATCHES "^no_(ninja|build_tool)$")
+    set(GENERATOR "Unix Makefiles")
+endif()
+set(_common -S "${SOURCE_DIR}" -B "${_bin}" -G "${GENERATOR}"
             "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" -DCOTRAIT_INSTALL=OFF)
 
 if(CASE STREQUAL "missing_deps")
