@@ -23,8 +23,12 @@ set(_bin "${WORK_DIR}/${CASE}")
 file(REMOVE_RECURSE "${_bin}")
 
 # Every URL under https://github.com/ resolves to a missing local path, so the FetchContent probe
-# fails at once and without network, exactly as it does offline (GIT_CONFIG_* needs git 2.31).
+# fails at once and without network, exactly as it does offline (GIT_CONFIG_* needs git 2.31,
+# GIT_CONFIG_GLOBAL 2.32). The user's and the system's git configuration are ignored: a longer
+# url.*.insteadOf there (a local mirror of Catch2, say) would win over this one.
 set(_offline_git
+    GIT_CONFIG_NOSYSTEM=1
+    GIT_CONFIG_GLOBAL=/dev/null
     GIT_CONFIG_COUNT=1
     "GIT_CONFIG_KEY_0=url.${_bin}/no-such-mirror/.insteadOf"
     GIT_CONFIG_VALUE_0=https://github.com/)
