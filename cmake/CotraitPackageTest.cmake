@@ -65,7 +65,12 @@ set(_common_args
     "-DCOTRAIT_EXPECTED_VERSION=${COTRAIT_VERSION}"
     # Never pick up a cotrait registered elsewhere on the machine.
     -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
-    -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF)
+    -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF
+    # A consumer needs none of the test/benchmark dependencies: make them unfindable and
+    # unfetchable, so that any attempt to get them fails this test.
+    -DCMAKE_DISABLE_FIND_PACKAGE_Catch2=ON
+    -DCMAKE_DISABLE_FIND_PACKAGE_benchmark=ON
+    -DFETCHCONTENT_FULLY_DISCONNECTED=ON)
 if(MAKE_PROGRAM)
     list(APPEND _common_args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
 endif()

@@ -5,7 +5,8 @@
 #   2. runs every benchmark (global property COTRAIT_BENCH_TARGETS) through bench/run.py, which
 #      pins to one CPU (taskset), repeats, reruns the allocation suite's new_delete rows with
 #      mimalloc/jemalloc/tcmalloc preloaded, and writes <builddir>/bench-results/*.json
-#      ([--quick] if COTRAIT_BENCH_QUICK; ${COTRAIT_BENCH_ARGS} go to every benchmark binary)
+#      ([--quick] if COTRAIT_BENCH_QUICK; ${COTRAIT_BENCH_ARGS} go to every benchmark binary);
+#      without python3, each benchmark binary once, directly, and no step 3
 #   3. runs `python3 bench/report.py <builddir>/bench-results`, which writes report.md and the
 #      PNG plots into that folder and prints where.
 #
@@ -50,14 +51,38 @@ if(_cotrait_benches)
                 endif()
             endif()
         endforeach()
-        if(NOT _cotrait_python_found)
-            message(FATAL_ERROR "the benchmarks need a python3 interpreter (bench/run.py); "
-                                "set COTRAIT_PYTHON")
+        if(_cotrait_python_found)
+            set(COTRAIT_PYTHON "${_cotrait_python_found}" CACHE FILEPATH
+                "Python interpreter that runs bench/run.py and bench/report.py" FORCE)
         endif()
-        set(COTRAIT_PYTHON "${_cotrait_python_found}" CACHE FILEPATH
-            "Python interpreter that runs bench/run.py and bench/report.py" FORCE)
         unset(_cotrait_path_python CACHE)
     endif()
+endif()
+if(_cotrait_benches AND NOT COTRAIT_PYTHON)
+    # Without Python the main job still measures: each benchmark runs once, unpinned, with its
+    # JSON in bench-results/, and the run says what it left out. COTRAIT_PYTHON stays unset,
+    # so the next configure looks again.
+    message(STATUS "cotrait: python3 not found: cotrait_run_main runs each benchmark once "
+                   "without bench/run.py (no pinning, repetitions or preloaded allocators) and "
+                   "writes no report; install python3 (and python3-matplotlib for plots)")
+    set(_cotrait_direct_args "")
+    if(COTRAIT_BENCH_QUICK)
+        set(_cotrait_direct_args "--benchmark_min_time=0.01")
+    endif()
+    list(APPEND _cotrait_cmds
+         COMMAND "${CMAKE_COMMAND}" -E rm -rf "${COTRAIT_BENCH_RESULTS_DIR}"
+         COMMAND "${CMAKE_COMMAND}" -E make_directory "${COTRAIT_BENCH_RESULTS_DIR}")
+    foreach(_t IN LISTS _cotrait_benches)
+        list(APPEND _cotrait_cmds
+             COMMAND "${CMAKE_COMMAND}" -E echo "== benchmark ${_t}"
+             COMMAND "$<TARGET_FILE:${_t}>" ${_cotrait_direct_args}
+                     "--benchmark_out=${COTRAIT_BENCH_RESULTS_DIR}/${_t}.json"
+                     --benchmark_out_format=json ${COTRAIT_BENCH_ARGS})
+    endforeach()
+    list(APPEND _cotrait_cmds
+         COMMAND "${CMAKE_COMMAND}" -E echo
+                 "cotrait: no report.md: python3 was not found when this tree was configured")
+elseif(_cotrait_benches)
     message(STATUS "cotrait: cotrait_run_main runs the benchmarks with ${COTRAIT_PYTHON}")
 
     set(_cotrait_bench_files "")
