@@ -320,6 +320,24 @@ private:
     bool started_ = false;
 };
 
+// The awaitables of an rvalue range, as a std::vector (when_any's range form keeps them so).
+template <class R>
+auto collect_range(R&& r) {
+    static_assert(!std::is_lvalue_reference_v<R>,
+                  "cotrait: pass the range as an rvalue (std::move(tasks)); its awaitables are "
+                  "moved into the awaitable that awaits them");
+    using A = std::ranges::range_value_t<R>;
+    if constexpr (std::is_same_v<std::remove_cvref_t<R>, std::vector<A>>) {
+        return std::vector<A>(std::move(r));
+    } else {
+        std::vector<A> v;
+        for (auto&& a : r) {
+            v.push_back(std::move(a));
+        }
+        return v;
+    }
+}
+
 template <class R>
 void check_range_is_rvalue() {
     static_assert(!std::is_lvalue_reference_v<R>,
