@@ -48,17 +48,17 @@ static_task<long> mixed_chain_static(long depth) {
 
 } // namespace
 
-TEMPLATE_TEST_CASE("ten million synchronously-completing co_awaits in a loop", "[stack]",
+TEMPLATE_TEST_CASE("ten million synchronously-completing co_awaits in a loop", "[stack][slow]",
                    cotrait_test::boxed_family, cotrait_test::static_family) {
     CHECK(sync_wait(loop<TestType>(10'000'000)) == 10'000'000);
 }
 
-TEMPLATE_TEST_CASE("a chain of one million nested tasks", "[stack]", cotrait_test::boxed_family,
-                   cotrait_test::static_family) {
+TEMPLATE_TEST_CASE("a chain of one million nested tasks", "[stack][slow]",
+                   cotrait_test::boxed_family, cotrait_test::static_family) {
     CHECK(sync_wait(chain<TestType>(1'000'000)) == 1'000'000);
 }
 
-TEST_CASE("a chain of one million tasks alternating boxed and static", "[stack]") {
+TEST_CASE("a chain of one million tasks alternating boxed and static", "[stack][slow]") {
     CHECK(sync_wait(mixed_chain_boxed(1'000'000)) == 1'000'000);
 }
 

@@ -140,11 +140,12 @@ eager store_result(boxed_task<long> task, long* out) {
 
 } // namespace
 
-TEST_CASE("trampoline: ten million synchronously-completing co_awaits", "[trampoline][stack]") {
+TEST_CASE("trampoline: ten million synchronously-completing co_awaits",
+          "[trampoline][stack][slow]") {
     CHECK(sync_wait(loop(10'000'000)) == 10'000'000);
 }
 
-TEST_CASE("trampoline: a chain of one million nested tasks", "[trampoline][stack]") {
+TEST_CASE("trampoline: a chain of one million nested tasks", "[trampoline][stack][slow]") {
     CHECK(sync_wait(chain(1'000'000)) == 1'000'000);
 }
 
