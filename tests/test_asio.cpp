@@ -116,6 +116,96 @@ TEST_CASE("a TCP echo round trip on loopback") {
     CHECK(echoed == reply.size());
 }
 
+TEST_CASE("end of stream is thrown as asio::error::eof, well before a short deadline") {
+    // A peer that writes a few bytes and closes. Reading must yield those bytes and then throw eof,
+    // for a single read and for a composed read that wanted more. Each read races a 5 s deadline
+    // (stop through use_task(token)), and the loop is bounded, so a lost or swallowed end of stream
+    // fails here with a message instead of hanging the suite until the ctest timeout.
+    asio::io_context ctx;
+    tcp::acceptor acceptor(ctx, tcp::endpoint(loopback, 0));
+    const tcp::endpoint ep = acceptor.local_endpoint();
+    enum class ending { none, eof, other_error, deadline, too_many_reads };
+    struct outcome {
+        std::string data;
+        ending end = ending::none;
+        int empty_reads = 0;
+        std::string composed_data;
+        ending composed_end = ending::none;
+    };
+    auto peer = [](asio::io_context& c, tcp::endpoint e) -> cotrait::boxed_task<> {
+        for (int i = 0; i < 2; ++i) {
+            tcp::socket sock(c);
+            co_await sock.async_connect(e, cotrait::use_task);
+            co_await asio::async_write(sock, asio::buffer(std::string("abc")), cotrait::use_task);
+            sock.close(); // end of stream for the reader
+        }
+    };
+    auto deadline = [](asio::io_context& c, std::stop_source s,
+                       std::stop_token done) -> cotrait::boxed_task<> {
+        asio::steady_timer timer(c, 5s);
+        try {
+            co_await timer.async_wait(cotrait::use_task(done));
+        } catch (const cotrait::operation_cancelled&) {
+            co_return; // the reader finished first
+        }
+        s.request_stop();
+    };
+    auto classify = [](const asio::system_error& e) {
+        return e.code() == asio::error::eof ? ending::eof : ending::other_error;
+    };
+    auto reader = [&](tcp::acceptor& acc, std::stop_token tok,
+                      std::stop_source finished) -> cotrait::boxed_task<outcome> {
+        outcome out;
+        {
+            tcp::socket sock = co_await acc.async_accept(cotrait::use_task);
+            std::array<char, 16> buf{};
+            out.end = ending::too_many_reads;
+            for (int i = 0; i < 16; ++i) {
+                try {
+                    const std::size_t n =
+                        co_await sock.async_read_some(asio::buffer(buf), cotrait::use_task(tok));
+                    out.empty_reads += n == 0 ? 1 : 0;
+                    out.data.append(buf.data(), n);
+                } catch (const asio::system_error& e) {
+                    out.end = classify(e);
+                    break;
+                } catch (const cotrait::operation_cancelled&) {
+                    out.end = ending::deadline;
+                    break;
+                }
+            }
+        }
+        {
+            tcp::socket sock = co_await acc.async_accept(cotrait::use_task);
+            std::string wanted(8, '\0'); // more than the peer sends
+            try {
+                const std::size_t n =
+                    co_await asio::async_read(sock, asio::buffer(wanted), cotrait::use_task(tok));
+                out.composed_data = wanted.substr(0, n);
+                out.composed_end = ending::none;
+            } catch (const asio::system_error& e) {
+                out.composed_end = classify(e);
+            } catch (const cotrait::operation_cancelled&) {
+                out.composed_end = ending::deadline;
+            }
+        }
+        finished.request_stop();
+        co_return out;
+    };
+    std::stop_source expire;
+    std::stop_source finished;
+    const auto start = std::chrono::steady_clock::now();
+    auto [out, p, d] = cotrait::run_on(
+        ctx, cotrait::when_all(reader(acceptor, expire.get_token(), finished), peer(ctx, ep),
+                               deadline(ctx, expire, finished.get_token())));
+    CHECK(out.data == "abc");
+    CHECK(out.empty_reads == 0);
+    CHECK(out.end == ending::eof);
+    CHECK(out.composed_end == ending::eof);
+    CHECK_FALSE(expire.stop_requested());
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+}
+
 TEST_CASE("operation errors are thrown as asio::system_error") {
     asio::io_context ctx;
     // A port that was just free: nothing listens there now.

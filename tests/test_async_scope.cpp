@@ -11,6 +11,9 @@
 #include <catch2/matchers/catch_matchers.hpp>
 
 #include <atomic>
+#include <coroutine>
+#include <deque>
+#include <exception>
 #include <stdexcept>
 #include <thread>
 
@@ -26,6 +29,39 @@ cotrait::boxed_task<> count_on(cotrait::thread_pool& pool, std::atomic<int>& n, 
 cotrait::boxed_task<int> fail_on(cotrait::thread_pool& pool, const char* what) {
     co_await pool.schedule();
     throw std::runtime_error(what);
+}
+
+// A plain run queue drained one coroutine at a time by the test thread.
+struct manual_queue {
+    std::deque<std::coroutine_handle<>> ready;
+    struct later {
+        manual_queue* q;
+        bool await_ready() const noexcept { return false; }
+        void await_suspend(std::coroutine_handle<> h) const { q->ready.push_back(h); }
+        void await_resume() const noexcept {}
+    };
+    later next() { return later{this}; }
+    void resume_one() {
+        std::coroutine_handle<> h = ready.front();
+        ready.pop_front();
+        h.resume();
+    }
+};
+
+// An eager coroutine that joins a scope and records that it got past the join.
+struct eager {
+    struct promise_type {
+        eager get_return_object() noexcept { return {}; }
+        std::suspend_never initial_suspend() const noexcept { return {}; }
+        std::suspend_never final_suspend() const noexcept { return {}; }
+        void return_void() noexcept {}
+        void unhandled_exception() noexcept { std::terminate(); }
+    };
+};
+
+eager join_then_set(cotrait::async_scope& scope, bool& joined) {
+    co_await scope.join();
+    joined = true;
 }
 
 } // namespace
@@ -61,6 +97,32 @@ TEST_CASE("join waits for every task spawned onto a pool, and frees them") {
         CHECK(n == 500);
         CHECK(scope.running() == 0);
         CHECK(tracked::alive == 0);
+    }
+}
+
+TEST_CASE("the joiner resumes only after the last task, not before") {
+    // Deterministic: every task waits on a queue the test drains one coroutine at a time.
+    constexpr int tasks = 4;
+    manual_queue q;
+    cotrait::async_scope scope;
+    int finished = 0;
+    for (int i = 0; i < tasks; ++i) {
+        scope.spawn([](manual_queue& mq, int& fin) -> cotrait::boxed_task<> {
+            co_await mq.next();
+            ++fin;
+        }(q, finished));
+    }
+    REQUIRE(scope.running() == tasks);
+    bool joined = false;
+    join_then_set(scope, joined);
+    CHECK_FALSE(joined);
+    for (int i = 1; i <= tasks; ++i) {
+        REQUIRE(q.ready.size() == static_cast<std::size_t>(tasks - i + 1));
+        q.resume_one();
+        INFO("after " << i << " of " << tasks << " tasks finished");
+        CHECK(finished == i);
+        CHECK(scope.running() == static_cast<std::size_t>(tasks - i));
+        CHECK(joined == (i == tasks));
     }
 }
 

@@ -1,5 +1,7 @@
 // Cancellation: std::stop_token passed down by parameter, when_all stopping siblings on the first
 // failure, linked sources carrying a parent's stop to children, and operation_cancelled.
+#include "support/test_support.hpp"
+
 #include <cotrait/async_scope.hpp>
 #include <cotrait/boxed_task.hpp>
 #include <cotrait/cancellation.hpp>
@@ -15,6 +17,7 @@
 #include <stdexcept>
 #include <stop_token>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -29,13 +32,23 @@ cotrait::boxed_task<int> worker(cotrait::thread_pool& pool, std::stop_token tok,
     co_return done;
 }
 
-// Like worker, but loops until stopped: a test that forgets to stop it hangs (the ctest timeout
-// catches that), so every use below must end by cancellation.
+// Like worker, but loops until stopped; every use below must end by cancellation. A stop that never
+// arrives fails with a runtime_error after 10 s instead of hanging the test.
+// `running`, if given, is opened once the task has completed a step on the pool: a test that stops
+// it after that knows it stopped a running task, not one that had not started.
 cotrait::boxed_task<int> until_stopped(cotrait::thread_pool& pool, std::stop_token tok,
-                                       std::atomic<int>& cancelled) {
+                                       std::atomic<int>& cancelled,
+                                       cotrait_test::gate* running = nullptr) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     try {
         for (;;) {
             co_await pool.schedule(tok);
+            if (std::chrono::steady_clock::now() > give_up) {
+                throw std::runtime_error("until_stopped: no stop request arrived");
+            }
+            if (running != nullptr) {
+                std::exchange(running, nullptr)->open();
+            }
         }
     } catch (const cotrait::operation_cancelled&) {
         ++cancelled;
@@ -78,13 +91,15 @@ TEST_CASE("a running task is cancelled from another thread") {
     cotrait::thread_pool pool(2);
     std::stop_source src;
     std::atomic<int> cancelled{0};
+    cotrait_test::gate running;
     std::thread stopper([&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        running.wait(); // the task has run a step: this cancels it mid-way, not before it starts
         src.request_stop();
     });
-    CHECK_THROWS_AS(cotrait::sync_wait(until_stopped(pool, src.get_token(), cancelled)),
+    CHECK_THROWS_AS(cotrait::sync_wait(until_stopped(pool, src.get_token(), cancelled, &running)),
                     cotrait::operation_cancelled);
     stopper.join();
+    CHECK(running.is_open());
     CHECK(cancelled == 1);
 }
 
@@ -128,20 +143,27 @@ TEST_CASE("a parent's stop reaches when_all children through a linked_stop_sourc
     cotrait::thread_pool pool(2);
     std::stop_source parent_src;
     std::atomic<int> cancelled{0};
+    cotrait_test::gate first_running;
+    cotrait_test::gate second_running;
     auto parent = [&](std::stop_token tok) -> cotrait::boxed_task<int> {
         cotrait::linked_stop_source children(tok);
         auto [a, b] = co_await cotrait::when_all(
-            children.source(), until_stopped(pool, children.get_token(), cancelled),
-            until_stopped(pool, children.get_token(), cancelled));
+            children.source(), until_stopped(pool, children.get_token(), cancelled, &first_running),
+            until_stopped(pool, children.get_token(), cancelled, &second_running));
         co_return a + b;
     };
     std::thread stopper([&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        // Both children are running inside the when_all: the stop must travel parent -> linked
+        // source -> children while they run.
+        first_running.wait();
+        second_running.wait();
         parent_src.request_stop();
     });
     CHECK_THROWS_AS(cotrait::sync_wait(parent(parent_src.get_token())),
                     cotrait::operation_cancelled);
     stopper.join();
+    CHECK(first_running.is_open());
+    CHECK(second_running.is_open());
     CHECK(cancelled == 2);
 }
 

@@ -53,23 +53,30 @@ TEST_CASE("forced recycling: frames created on one thread, run or destroyed on o
     constexpr int threads = 4;
     constexpr int per_thread = 200;
     std::mutex m;
-    std::vector<cotrait::boxed_task<int>> made;
+    // Each task with the depth it was made with, which is also its result.
+    std::vector<std::pair<int, cotrait::boxed_task<int>>> made;
     for (int i = 0; i < threads * per_thread; ++i) {
-        made.push_back(chain(i % 4));
+        made.emplace_back(i % 4, chain(i % 4));
     }
     std::atomic<int> sum{0};
+    std::atomic<int> expected_sum{0};
+    std::atomic<int> ran{0};
     std::vector<std::thread> pool;
     for (int t = 0; t < threads; ++t) {
         pool.emplace_back([&, t] {
             for (int i = 0; i < per_thread; ++i) {
                 cotrait::boxed_task<int> task;
+                int depth = 0;
                 {
                     std::lock_guard<std::mutex> lock(m);
-                    task = std::move(made.back());
+                    depth = made.back().first;
+                    task = std::move(made.back().second);
                     made.pop_back();
                 }
                 if ((i + t) % 2 == 0) {
                     sum.fetch_add(cotrait::sync_wait(std::move(task)));
+                    expected_sum.fetch_add(depth);
+                    ran.fetch_add(1);
                 }
                 // Otherwise destroyed unstarted, here.
             }
@@ -79,5 +86,6 @@ TEST_CASE("forced recycling: frames created on one thread, run or destroyed on o
         th.join();
     }
     CHECK(made.empty());
-    CHECK(sum.load() > 0);
+    CHECK(ran.load() == threads * per_thread / 2);
+    CHECK(sum.load() == expected_sum.load()); // each run task returned its own depth
 }

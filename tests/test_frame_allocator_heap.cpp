@@ -241,18 +241,23 @@ TEST_CASE("cross-thread free: frames allocated on one thread are destroyed on ot
     constexpr int consumers = 3;
     constexpr int per_producer = 300;
     std::mutex m;
-    std::vector<cotrait::boxed_task<int>> queue;
+    // Each task with the depth it was made with, which is also its result.
+    std::vector<std::pair<int, cotrait::boxed_task<int>>> queue;
     std::atomic<int> produced{0};
     std::atomic<long> sum{0};
+    std::atomic<long> expected_sum{0};
+    std::atomic<int> ran{0};
+    std::atomic<int> dropped{0};
     const heap_counts before = heap_now();
     {
         std::vector<std::thread> threads;
         for (int p = 0; p < producers; ++p) {
             threads.emplace_back([&, p] {
                 for (int i = 0; i < per_producer; ++i) {
-                    cotrait::boxed_task<int> t = chain((i + p) % 5);
+                    const int depth = (i + p) % 5;
+                    cotrait::boxed_task<int> t = chain(depth);
                     std::lock_guard<std::mutex> lock(m);
-                    queue.push_back(std::move(t));
+                    queue.emplace_back(depth, std::move(t));
                     produced.fetch_add(1);
                 }
             });
@@ -262,10 +267,12 @@ TEST_CASE("cross-thread free: frames allocated on one thread are destroyed on ot
                 int taken = 0;
                 while (true) {
                     cotrait::boxed_task<int> t;
+                    int depth = 0;
                     {
                         std::lock_guard<std::mutex> lock(m);
                         if (!queue.empty()) {
-                            t = std::move(queue.back());
+                            depth = queue.back().first;
+                            t = std::move(queue.back().second);
                             queue.pop_back();
                         } else if (produced.load() == producers * per_producer) {
                             break;
@@ -276,6 +283,11 @@ TEST_CASE("cross-thread free: frames allocated on one thread are destroyed on ot
                         // destroyed unstarted.
                         if (((taken++) + c) % 2 == 0) {
                             sum.fetch_add(cotrait::sync_wait(std::move(t)));
+                            expected_sum.fetch_add(depth);
+                            ran.fetch_add(1);
+                        } else {
+                            t = {}; // destroyed unstarted, on this thread
+                            dropped.fetch_add(1);
                         }
                     } else {
                         std::this_thread::yield();
@@ -287,10 +299,13 @@ TEST_CASE("cross-thread free: frames allocated on one thread are destroyed on ot
             t.join();
         }
     }
-    std::vector<cotrait::boxed_task<int>>().swap(queue);
+    CHECK(queue.empty());
+    std::vector<std::pair<int, cotrait::boxed_task<int>>>().swap(queue);
     const heap_counts after = heap_now();
     CHECK(produced.load() == producers * per_producer);
-    CHECK(sum.load() > 0);
+    CHECK(ran.load() + dropped.load() == producers * per_producer);
+    CHECK(ran.load() > 0);
+    CHECK(sum.load() == expected_sum.load()); // each run task returned its own depth
     // Every thread's cache was drained at exit: the heap is balanced.
     CHECK(after.news - before.news == after.deletes - before.deletes);
 }

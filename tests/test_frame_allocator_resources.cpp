@@ -302,17 +302,37 @@ TEST_CASE("inline_storage: overflow with the error policy throws frame_overflow"
             CHECK(std::strstr(e.what(), "inline_storage") != nullptr);
         }
         CHECK(thrown);
-        // A direct call that cannot fit throws from the call expression itself.
+        // A direct call that cannot fit throws from the call expression itself, and only once the
+        // buffer is really full: every leaf frame takes the same step of the buffer.
         std::vector<cotrait::boxed_task<int>> many;
-        CHECK_THROWS_AS(
-            [&] {
-                for (int i = 0; i < 100; ++i) {
-                    many.push_back(leaf(i));
+        const std::size_t before = storage.used();
+        std::size_t step = 0;
+        std::size_t requested = 0;
+        std::size_t available = 0;
+        bool overflowed = false;
+        try {
+            for (int i = 0; i < 100; ++i) {
+                many.push_back(leaf(i));
+                if (many.size() == 1) {
+                    step = storage.used() - before;
                 }
-            }(),
-            std::bad_alloc);
-        INFO("used " << storage.used() << " high water " << storage.high_water());
-        CHECK(!many.empty());
+            }
+        } catch (const std::bad_alloc& e) { // frame_overflow is a bad_alloc
+            overflowed = true;
+            const auto* overflow = dynamic_cast<const cotrait::frame_overflow*>(&e);
+            REQUIRE(overflow != nullptr);
+            requested = overflow->requested();
+            available = overflow->available();
+        }
+        INFO("used " << storage.used() << " high water " << storage.high_water() << " step "
+                     << step);
+        REQUIRE(overflowed);
+        REQUIRE(step > 0);
+        CHECK(many.size() == (storage.capacity() - before) / step);
+        CHECK(storage.used() == before + many.size() * step);
+        CHECK(storage.live_allocations() == many.size() + 1); // and t1
+        CHECK(available == storage.capacity() - storage.used());
+        CHECK(requested > available);
     }
     CHECK(cotrait::sync_wait(std::move(t1)) == 1);
     t1 = {};

@@ -4,7 +4,9 @@
 #include <catch2/catch_test_macros.hpp>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdlib>
+#include <memory>
 #include <new>
 #include <string>
 
@@ -59,7 +61,31 @@ boxed_task<int> forward_static(int x) {
     return static_leaf(x);
 }
 
-static_task<void, recycling_allocator<>> fixed_void(int& hits) {
+// A stateless allocator that counts what it hands out and gets back, across its rebinds.
+struct fixed_counts {
+    static inline int allocations = 0;
+    static inline int deallocations = 0;
+};
+template <class T>
+struct counting_fixed_allocator {
+    using value_type = T;
+    counting_fixed_allocator() = default;
+    template <class U>
+    counting_fixed_allocator(const counting_fixed_allocator<U>& /*other*/) noexcept {}
+    T* allocate(std::size_t n) {
+        ++fixed_counts::allocations;
+        return std::allocator<T>{}.allocate(n);
+    }
+    void deallocate(T* p, std::size_t n) noexcept {
+        ++fixed_counts::deallocations;
+        std::allocator<T>{}.deallocate(p, n);
+    }
+    friend bool operator==(counting_fixed_allocator /*a*/, counting_fixed_allocator /*b*/) {
+        return true;
+    }
+};
+
+static_task<void, counting_fixed_allocator<std::byte>> fixed_void(int& hits) {
     ++hits;
     co_return;
 }
@@ -94,14 +120,29 @@ TEST_CASE("static_task converts to boxed_task by adopting its frame, with no all
 }
 
 TEST_CASE("a converted task with a fixed allocator keeps its own deallocation", "[interop]") {
+    fixed_counts::allocations = 0;
+    fixed_counts::deallocations = 0;
+    // A scope resource must see nothing: the frame's allocator is fixed by its type, for the
+    // allocation and, after the conversion to boxed_task, for the deallocation.
+    cotrait_test::counting_resource scoped;
+    frame_allocator_scope scope(scoped);
     int hits = 0;
     {
         boxed_task<void> b = fixed_void(hits);
+        CHECK(fixed_counts::allocations == 1);
         sync_wait(b);
+        CHECK(fixed_counts::deallocations == 0); // the task object still owns the frame
     }
     CHECK(hits == 1);
-    boxed_task<void> never = fixed_void(hits); // destroyed without being awaited
+    CHECK(fixed_counts::deallocations == 1);
+    {
+        boxed_task<void> never = fixed_void(hits); // destroyed without being awaited
+        CHECK(fixed_counts::allocations == 2);
+    }
     CHECK(hits == 1);
+    CHECK(fixed_counts::deallocations == 2);
+    CHECK(scoped.allocations == 0);
+    CHECK(scoped.deallocations == 0);
 }
 
 TEST_CASE("a non-coroutine forwarding function returns the static frame as a boxed_task",

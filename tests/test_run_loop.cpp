@@ -107,12 +107,32 @@ TEST_CASE("work hops from a pool back onto the loop thread") {
     CHECK(loop.run(t()) == 50);
 }
 
-TEST_CASE("finish() from another thread stops run()") {
+TEST_CASE("finish() from another thread stops run() while it waits for work") {
     cotrait::run_loop loop;
-    std::thread t([&] { loop.finish(); });
-    loop.run(); // returns once finish() has been called (the queue is empty)
+    const long loop_tid = cotrait_test::this_thread_kernel_id();
+    bool idle_blocked = false;
+    std::thread t([&] {
+        // finish() only once run() sleeps on the empty queue: the wake-up path, not the one where
+        // run() finds the request already there.
+        idle_blocked = cotrait_test::blocked_in_kernel(loop_tid);
+        loop.finish();
+    });
+    loop.run();
     t.join();
-    SUCCEED();
+    CHECK(idle_blocked);
+
+    // run() cleared the request on return: the loop runs again, until the next finish().
+    int ran = 0;
+    cotrait::async_scope scope;
+    scope.spawn([](cotrait::run_loop& l, int& r) -> cotrait::boxed_task<> {
+        co_await l.schedule();
+        ++r;
+        l.finish();
+    }(loop, ran));
+    CHECK(ran == 0);
+    loop.run();
+    CHECK(ran == 1);
+    CHECK(scope.running() == 0);
 }
 
 TEST_CASE("schedule(token) on a loop is cancelled when stop is requested while queued") {

@@ -3,7 +3,6 @@
 
 #include <catch2/catch_test_macros.hpp>
 
-#include <chrono>
 #include <condition_variable>
 #include <coroutine>
 #include <mutex>
@@ -23,14 +22,18 @@ struct ready_int {
     int await_resume() const noexcept { return v; }
 };
 
-// Completes on a separate thread after a short delay.
+// Completes on a separate thread, once the thread that called sync_wait is blocked in it.
 struct on_other_thread {
     std::thread* worker;
     std::thread::id* resumed_on;
+    bool* waiter_was_blocked;
+    long waiter_tid;
     bool await_ready() const noexcept { return false; }
     void await_suspend(std::coroutine_handle<> h) const {
         *worker = std::thread([h, this] {
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            // Resuming only once sync_wait's thread sleeps makes this the blocking path, not the
+            // one where the result is already there when sync_wait looks.
+            *waiter_was_blocked = cotrait_test::blocked_in_kernel(waiter_tid);
             *resumed_on = std::this_thread::get_id();
             h.resume();
         });
@@ -44,8 +47,9 @@ struct wrapped {
     ready_int operator co_await() const noexcept { return ready_int{v}; }
 };
 
-boxed_task<std::string> hop(std::thread& worker, std::thread::id& resumed_on) {
-    std::string s = co_await on_other_thread{&worker, &resumed_on};
+boxed_task<std::string> hop(std::thread& worker, std::thread::id& resumed_on, bool& blocked,
+                            long tid) {
+    std::string s = co_await on_other_thread{&worker, &resumed_on, &blocked, tid};
     co_return s + " via task";
 }
 
@@ -69,7 +73,10 @@ TEST_CASE("sync_wait runs user awaitables", "[sync_wait]") {
 TEST_CASE("sync_wait blocks until a task completed on another thread", "[sync_wait]") {
     std::thread worker;
     std::thread::id resumed_on;
-    const std::string s = sync_wait(hop(worker, resumed_on));
+    bool blocked = false;
+    const std::string s =
+        sync_wait(hop(worker, resumed_on, blocked, cotrait_test::this_thread_kernel_id()));
+    CHECK(blocked);
     CHECK(s == "from worker via task");
     CHECK(resumed_on == worker.get_id());
     CHECK(resumed_on != std::this_thread::get_id());

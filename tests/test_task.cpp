@@ -5,6 +5,9 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <coroutine>
+#include <deque>
+#include <exception>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -89,6 +92,37 @@ typename F::template task<int> holds_counted(counted param, counters& locals) {
 template <class F, class Task>
 typename F::template task<int> await_it(Task& inner) {
     co_return co_await inner;
+}
+
+// Suspends on a plain queue of handles that the test resumes by hand.
+struct park {
+    std::deque<std::coroutine_handle<>>* q;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) const { q->push_back(h); }
+    void await_resume() const noexcept {}
+};
+
+template <class F>
+typename F::template task<int> parked(std::deque<std::coroutine_handle<>>& q, int v) {
+    co_await park{&q};
+    co_return v;
+}
+
+// An eager coroutine (runs at the call, frees itself at the end): the first consumer of a task
+// whose await is still in progress while the test goes on.
+struct eager {
+    struct promise_type {
+        eager get_return_object() noexcept { return {}; }
+        std::suspend_never initial_suspend() const noexcept { return {}; }
+        std::suspend_never final_suspend() const noexcept { return {}; }
+        void return_void() noexcept {}
+        void unhandled_exception() noexcept { std::terminate(); }
+    };
+};
+
+template <class Task>
+eager await_into(Task& t, int* out) {
+    *out = co_await t;
 }
 
 } // namespace
@@ -254,6 +288,39 @@ TEMPLATE_TEST_CASE("awaiting a task a second time throws task_misuse", "[task][m
     auto u = value_of<TestType>(5, started);
     CHECK(sync_wait(await_it<TestType>(u)) == 5);
     CHECK_THROWS_AS(sync_wait(await_it<TestType>(u)), task_misuse);
+}
+
+TEMPLATE_TEST_CASE("awaiting a task whose first await is still suspended throws task_misuse",
+                   "[task][misuse]", cotrait_test::boxed_family, cotrait_test::static_family) {
+    std::deque<std::coroutine_handle<>> q;
+    auto t = parked<TestType>(q, 9);
+    int first = 0;
+    await_into(t, &first); // suspended inside t, on q
+    REQUIRE(q.size() == 1);
+    REQUIRE_FALSE(t.done());
+
+    // Without the check, the second await would resume t from where it is parked, behind the
+    // first consumer's back. REQUIRE: then q must not be drained (it would resume a done frame).
+    task_errc code{};
+    REQUIRE_THROWS_AS(
+        [&] {
+            try {
+                sync_wait(await_it<TestType>(t));
+            } catch (const task_misuse& e) {
+                code = e.code();
+                throw;
+            }
+        }(),
+        task_misuse);
+    CHECK(code == task_errc::already_awaited);
+    REQUIRE_THROWS_AS(sync_wait(t), task_misuse);
+    CHECK(q.size() == 1); // nothing was resumed by the rejected awaits
+
+    // The first consumer is untouched and completes normally.
+    CHECK(first == 0);
+    std::exchange(q.front(), {}).resume();
+    CHECK(first == 9);
+    CHECK(t.done());
 }
 
 TEST_CASE("task_misuse is a logic_error with a readable message", "[task][misuse]") {

@@ -1,4 +1,4 @@
-// expect-error: deleted
+// expect-error: (deleted function 'Repository::Repository\(const|'Repository' has a deleted copy)
 // Interfaces cannot be copied, so an implementation cannot be sliced into one.
 #include <cotrait/interface.hpp>
 
@@ -12,11 +12,8 @@ struct Impl final : Repository {
     cotrait::boxed_task<void> save_user(int /*id*/, std::string /*name*/) override { co_return; }
 };
 
-void keep(Repository r);
-
 int main() {
     Impl impl;
-    Repository& r = impl;
     Impl copy = impl;
     return 0;
 }

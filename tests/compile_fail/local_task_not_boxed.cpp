@@ -1,4 +1,4 @@
-// expect-error: local_task
+// expect-error: conversion from '[^']*local_task<int>' to (non-scalar type )?'[^']*boxed_task<int>'
 // A thread-affine task cannot be turned back into a boxed_task that another thread could own.
 #include <cotrait/local_task.hpp>
 

@@ -4,9 +4,20 @@
 #include <cotrait/cotrait.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
+#include <cstdio>
+#include <cstring>
 #include <memory_resource>
 #include <mutex>
+#include <thread>
+
+#if defined(__linux__)
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace cotrait_test {
 
@@ -86,5 +97,75 @@ struct static_family {
     using task = cotrait::static_task<T>;
     static constexpr const char* name = "static_task";
 };
+
+// A one-shot gate: wait() blocks until open() (from any thread). For ordering threads in tests
+// instead of sleeping.
+class gate {
+public:
+    void open() {
+        std::lock_guard<std::mutex> lock(m_);
+        open_ = true;
+        cv_.notify_all();
+    }
+    void wait() {
+        std::unique_lock<std::mutex> lock(m_);
+        cv_.wait(lock, [this] { return open_; });
+    }
+    [[nodiscard]] bool is_open() {
+        std::lock_guard<std::mutex> lock(m_);
+        return open_;
+    }
+
+private:
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool open_ = false;
+};
+
+// Identifies a thread for blocked_in_kernel(): the calling thread's kernel id on Linux.
+inline long this_thread_kernel_id() noexcept {
+#if defined(__linux__)
+    return static_cast<long>(::syscall(SYS_gettid));
+#else
+    return 0;
+#endif
+}
+
+// True once the thread `tid` (of this process) is asleep in the kernel (state S: blocked on a
+// futex, e.g. a condition variable), false if it is not within `bound`. Lets a test prove that a
+// blocking wait really blocked before it releases it, rather than sleeping and hoping. Without
+// /proc (not Linux) it returns true at once, and the test only loses that proof.
+inline bool blocked_in_kernel(long tid,
+                              std::chrono::milliseconds bound = std::chrono::seconds(10)) {
+#if defined(__linux__)
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    while (std::chrono::steady_clock::now() < deadline) {
+        const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            return false;
+        }
+        char buf[512];
+        const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+        ::close(fd);
+        if (n <= 0) {
+            return false;
+        }
+        buf[n] = '\0';
+        // "tid (comm) S ...": the state follows the last ')' (comm may contain parentheses).
+        const char* paren = std::strrchr(buf, ')');
+        if (paren != nullptr && paren[1] == ' ' && paren[2] == 'S') {
+            return true;
+        }
+        std::this_thread::yield();
+    }
+    return false;
+#else
+    (void)tid;
+    (void)bound;
+    return true;
+#endif
+}
 
 } // namespace cotrait_test
