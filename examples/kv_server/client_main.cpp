@@ -1,5 +1,7 @@
 // kv_client: talks to a kv_server on 127.0.0.1.
 //
+//   PORT is 1..65535.
+//
 //   kv_client PORT REQUEST...        sends each REQUEST (e.g. "SET a 1" "GET a") and prints the
 //                                    replies
 //   kv_client PORT --load N C        runs N checked requests over C connections and reports
@@ -12,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -36,19 +39,25 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: kv_client PORT REQUEST... | kv_client PORT --load N C\n");
         return 2;
     }
+    const std::optional<unsigned long> port = kv::parse_number(argv[1], 1, 65535);
+    if (!port) {
+        std::fprintf(stderr, "kv_client: PORT must be a number in 1..65535, got '%s'\n", argv[1]);
+        return 2;
+    }
     try {
         asio::io_context ctx;
         const asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"),
-                                         static_cast<unsigned short>(std::stoul(argv[1])));
+                                         static_cast<unsigned short>(*port));
         if (std::string_view(argv[2]) == "--load" && argc == 5) {
-            const std::size_t n = std::stoul(argv[3]);
-            const int conns = std::stoi(argv[4]);
-            if (conns <= 0 || conns > 64 || n > 10'000'000) {
+            const std::optional<unsigned long> n = kv::parse_number(argv[3], 0, 10'000'000);
+            const std::optional<unsigned long> conns = kv::parse_number(argv[4], 1, 64);
+            if (!n || !conns) {
                 std::fprintf(stderr, "kv_client: 1..64 connections, at most 10^7 requests\n");
                 return 2;
             }
             const auto start = std::chrono::steady_clock::now();
-            const kv::load_report r = cotrait::run_on(ctx, kv::run_load(ctx, ep, n, conns));
+            const kv::load_report r =
+                cotrait::run_on(ctx, kv::run_load(ctx, ep, *n, static_cast<int>(*conns)));
             const double ms =
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                     .count();

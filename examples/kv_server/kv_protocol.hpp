@@ -25,6 +25,26 @@ inline constexpr std::size_t max_key = 250;
 inline constexpr std::size_t max_value = 4096;
 inline constexpr std::size_t max_line = 8192;
 
+/// Parses a decimal number in [lo, hi] (digits only: no sign, no spaces, no suffix). The command
+/// lines use it so that "--port 70000" or "--port -1" is a usage error, not a wrapped value.
+inline std::optional<unsigned long> parse_number(std::string_view s, unsigned long lo,
+                                                 unsigned long hi) noexcept {
+    if (s.empty() || s.size() > 18) {
+        return std::nullopt;
+    }
+    unsigned long v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') {
+            return std::nullopt;
+        }
+        v = v * 10 + static_cast<unsigned long>(c - '0');
+    }
+    if (v < lo || v > hi) {
+        return std::nullopt;
+    }
+    return v;
+}
+
 inline bool valid_key(std::string_view k) noexcept {
     if (k.empty() || k.size() > max_key) {
         return false;
