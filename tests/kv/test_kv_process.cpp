@@ -79,6 +79,24 @@ TEST_CASE("ports out of range are usage errors") {
     }
 }
 
+TEST_CASE("kv_client rejects ports out of range") {
+    for (const char* bad : {"70000", "-1", "0", "65536", "80a"}) {
+        INFO("port '" << bad << "'");
+        const pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            const int null = ::open("/dev/null", O_WRONLY);
+            ::dup2(null, 2);
+            ::execl(KV_CLIENT_PATH, KV_CLIENT_PATH, bad, "PING", static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        int status = 0;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        REQUIRE(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 2);
+    }
+}
+
 TEST_CASE("crash test: every acknowledged write survives kill -9") {
     temp_dir dir("crash");
     const std::string file = (dir.path / "data.log").string();
