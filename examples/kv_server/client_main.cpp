@@ -2,8 +2,9 @@
 //
 //   PORT is 1..65535.
 //
-//   kv_client PORT REQUEST...        sends each REQUEST (e.g. "SET a 1" "GET a") and prints the
-//                                    replies
+//   kv_client PORT REQUEST...        sends each REQUEST (e.g. "SET a 1" "GET a": words separated
+//                                    by spaces) as a RESP command and prints the replies as
+//                                    redis-cli does
 //   kv_client PORT --load N C        runs N checked requests over C connections and reports
 #include "kv_client.hpp"
 
@@ -11,12 +12,14 @@
 
 #include <asio/io_context.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace {
 
@@ -25,7 +28,19 @@ cotrait::boxed_task<int> send_all(asio::io_context& ctx, asio::ip::tcp::endpoint
     kv::client c(ctx);
     co_await c.connect(ep);
     for (int i = 2; i < argc; ++i) {
-        const std::string reply = co_await c.request(argv[i]);
+        std::vector<std::string> args;
+        const std::string_view req = argv[i];
+        for (std::size_t at = 0; at < req.size();) {
+            const std::size_t sp = std::min(req.find(' ', at), req.size());
+            if (sp > at) {
+                args.emplace_back(req.substr(at, sp - at));
+            }
+            at = sp + 1;
+        }
+        if (args.empty()) {
+            continue;
+        }
+        const std::string reply = kv::render_reply(co_await c.request(std::move(args)));
         std::printf("%s\n", reply.c_str());
     }
     c.close();

@@ -5,6 +5,7 @@
 //   record := u32 length | u32 crc32c(payload) | payload        (little-endian, 8-byte frame)
 //   payload:= 'S' | u16 key_length | key | value                (set)
 //           | 'D' | u16 key_length | key                        (delete)
+//           | 'C' | u16 0                                       (clear: FLUSHDB)
 //
 // See docs/execution.md ("The log file") for how replay treats torn and corrupt records.
 #pragma once
@@ -67,7 +68,8 @@ constexpr std::size_t record_size(std::size_t key_size, std::size_t value_size) 
     return frame_bytes + 3 + key_size + value_size;
 }
 
-/// Appends a framed set record ('S') or delete record ('D', `value` must be empty) to `out`.
+/// Appends a framed set record ('S'), delete record ('D', `value` empty) or clear record ('C',
+/// `key` and `value` empty) to `out`.
 inline void append_record(std::string& out, char type, std::string_view key,
                           std::string_view value) {
     std::string payload;
@@ -126,7 +128,9 @@ inline scan_status scan(std::string_view bytes, record& r) noexcept {
     r.value = payload.substr(3 + klen);
     r.size = frame_bytes + len;
     if (!valid_key(r.key) || (r.type == 'S' && !valid_value(r.value)) ||
-        (r.type == 'D' && !r.value.empty()) || (r.type != 'S' && r.type != 'D')) {
+        (r.type == 'D' && !r.value.empty()) ||
+        (r.type == 'C' && (!r.key.empty() || !r.value.empty())) ||
+        (r.type != 'S' && r.type != 'D' && r.type != 'C')) {
         return scan_status::bad_body;
     }
     return scan_status::ok;

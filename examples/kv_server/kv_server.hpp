@@ -1,5 +1,5 @@
-// The key-value server: accepts TCP connections and answers kv_protocol requests from a storage,
-// one coroutine per connection, all owned by an async_scope.
+// The key-value server: accepts TCP connections and answers RESP requests (kv_protocol.hpp) from a
+// storage, one coroutine per connection, all owned by an async_scope.
 #pragma once
 
 #include "kv_protocol.hpp"
@@ -24,9 +24,11 @@
 #include <exception>
 #include <functional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace kv {
 
@@ -180,14 +182,16 @@ private:
         }
     }
 
-    // Reads request lines and answers them, at most max_reply_bytes of replies per write: with
-    // that much queued it stops answering (and reading) until the write has completed. A line
-    // longer than max_line is answered with an error and skipped up to its line break.
+    // Reads requests and answers them, at most max_reply_bytes of replies per write: with that
+    // much queued it stops answering (and reading) until the write has completed. A framing
+    // error is answered and ends the connection (the stream cannot be resynchronised), as QUIT
+    // does.
     cotrait::boxed_task<> serve(connection& c) {
         std::string in;
         std::string out;
-        bool skipping = false; // inside an overlong line
-        std::array<char, 4096> chunk{};
+        std::vector<std::string_view> args;
+        std::size_t need = 1; // bytes `in` must hold (past the parsed part) to be worth parsing
+        std::array<char, 16384> chunk{};
         for (;;) {
             std::size_t n = 0;
             try {
@@ -201,43 +205,57 @@ private:
             c.last_activity = clock::now();
             in.append(chunk.data(), n);
             std::size_t start = 0;
+            bool close = false;
             for (;;) {
-                while (out.size() < opt_.max_reply_bytes) {
-                    const std::size_t nl = in.find('\n', start);
-                    if (nl == std::string::npos) {
+                while (!close && out.size() < opt_.max_reply_bytes && in.size() - start >= need) {
+                    const parse_result r = parse_request(std::string_view(in).substr(start), args);
+                    if (r.status == parse_result::incomplete) {
+                        need = r.need;
                         break;
                     }
-                    std::string_view line(in.data() + start, nl - start);
-                    start = nl + 1;
-                    if (skipping) {
-                        skipping = false; // the rest of an overlong line, already answered
-                        continue;
+                    if (r.status == parse_result::error) {
+                        reply_error(out, "ERR Protocol error: " + std::string(r.why));
+                        errors_.fetch_add(1, std::memory_order_relaxed);
+                        requests_.fetch_add(1, std::memory_order_relaxed);
+                        close = true;
+                        break;
                     }
-                    if (!line.empty() && line.back() == '\r') {
-                        line.remove_suffix(1);
-                    }
-                    co_await answer(line, out);
-                }
-                const bool more = out.size() >= opt_.max_reply_bytes;
-                if (!more) {
-                    in.erase(0, start);
-                    start = 0;
-                    if (in.size() > max_line) {
-                        if (!skipping) {
-                            out += "ERROR line too long\n";
-                            errors_.fetch_add(1, std::memory_order_relaxed);
-                            requests_.fetch_add(1, std::memory_order_relaxed);
-                        }
-                        skipping = true;
-                        in.clear();
+                    start += r.consumed;
+                    need = 1;
+                    if (!args.empty() && co_await answer(args, out) == after_request::close) {
+                        close = true;
                     }
                 }
+                const bool more = !close && out.size() >= opt_.max_reply_bytes;
                 if (!out.empty()) {
                     co_await send(c, out);
                 }
                 if (!more) {
                     break;
                 }
+            }
+            if (close) {
+                co_await linger(c);
+                co_return;
+            }
+            in.erase(0, start);
+        }
+    }
+
+    // Ends a connection after its last reply: closing a socket with unread input makes the kernel
+    // send a reset, which can destroy the reply before the client reads it. So: half-close, and
+    // discard what the client still sends (at most max_inline bytes; the idle timeout bounds the
+    // wait) until it closes too.
+    cotrait::boxed_task<> linger(connection& c) {
+        asio::error_code ignored;
+        c.sock.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+        std::array<char, 4096> sink{};
+        std::size_t discarded = 0;
+        while (discarded < max_inline) {
+            try {
+                discarded += co_await c.sock.async_read_some(asio::buffer(sink), cotrait::use_task);
+            } catch (const asio::system_error&) {
+                break; // EOF: the client has closed its side
             }
         }
     }
@@ -256,19 +274,22 @@ private:
         out.clear();
     }
 
-    cotrait::static_task<void> answer(std::string_view line, std::string& out) {
+    cotrait::static_task<after_request> answer(std::span<const std::string_view> args,
+                                               std::string& out) {
         const std::size_t before = out.size();
+        after_request next = after_request::keep_open;
         try {
-            co_await handle_request(*store_, line, out);
+            next = co_await handle_request(*store_, args, out);
         } catch (const std::exception& e) {
             out.resize(before);
-            out += "ERROR internal\n";
+            reply_error(out, "ERR internal error");
             say(std::string("kv_server: request failed: ") + e.what());
         }
-        if (out.compare(before, 6, "ERROR ") == 0) {
+        if (out.size() > before && out[before] == '-') {
             errors_.fetch_add(1, std::memory_order_relaxed);
         }
         requests_.fetch_add(1, std::memory_order_relaxed);
+        co_return next;
     }
 
     asio::io_context* ctx_;

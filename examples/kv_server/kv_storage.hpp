@@ -30,13 +30,14 @@
 namespace kv {
 
 // The storage the server talks to. The string_view parameters must stay valid until the returned
-// task has completed: the server always awaits a call in the statement that makes it. `sync`
+// task has completed: the server always awaits a call in the statement that makes it. `clear`
+// removes every key (FLUSHDB). `sync`
 // makes every completed write durable (as far as the store's sync mode promises); the server
 // calls it before sending the replies of a batch of requests.
 ASYNC_INTERFACE(storage, (get, (std::optional<std::string>), ((std::string_view)key)),
                 (set, (void), ((std::string_view)key, (std::string_view)value)),
                 (erase, (bool), ((std::string_view)key)), (size, (std::size_t), ()),
-                (sync, (void), ()));
+                (clear, (void), ()), (sync, (void), ()));
 
 // Transparent hashing, so lookups by string_view do not build a std::string.
 struct string_hash {
@@ -74,6 +75,12 @@ public:
     cotrait::static_task<std::size_t> size() {
         std::lock_guard<std::mutex> lock(mutex_);
         co_return map_.size();
+    }
+
+    cotrait::static_task<void> clear() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        map_.clear();
+        co_return;
     }
 
     /// Nothing to make durable.
@@ -192,6 +199,18 @@ public:
         map_.erase(it);
         maybe_compact();
         co_return true;
+    }
+
+    cotrait::static_task<void> clear() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (map_.empty()) {
+            co_return;
+        }
+        append('C', {}, {});
+        map_.clear();
+        live_bytes_ = log::file_magic.size();
+        maybe_compact();
+        co_return;
     }
 
     /// With sync_mode::batch, fdatasync if anything was written since the last sync.
@@ -340,7 +359,6 @@ private:
             throw std::runtime_error("kv: " + path_ + " is not a kv log (bad header)");
         }
         std::size_t pos = magic.size();
-        std::size_t records = 0;
         while (pos < bytes.size()) {
             log::record r;
             const std::string_view rest = std::string_view(bytes).substr(pos);
@@ -348,11 +366,12 @@ private:
             if (st == log::scan_status::ok) {
                 if (r.type == 'S') {
                     put(r.key, r.value);
-                } else {
+                } else if (r.type == 'D') {
                     remove(r.key);
+                } else {
+                    map_.clear();
                 }
                 pos += r.size;
-                ++records;
                 continue;
             }
             // An append interrupted by a crash leaves a record that runs past the end of the
@@ -383,7 +402,6 @@ private:
         for (const auto& [k, v] : map_) {
             live_bytes_ += log::record_size(k.size(), v.size());
         }
-        (void)records;
     }
 
     void save_dropped(std::string_view rest) {

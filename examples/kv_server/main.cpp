@@ -1,4 +1,5 @@
-// kv_server: a TCP key-value service over a virtual async storage interface.
+// kv_server: a TCP key-value service over a virtual async storage interface, speaking RESP2 (the
+// Redis protocol: redis-cli and redis-benchmark work against it).
 //
 //   kv_server                       self-test: serves on 127.0.0.1 (ephemeral port) from a file
 //                                   store, runs 10,000 requests over 8 connections and the

@@ -3,6 +3,8 @@
 // hanging it.
 #pragma once
 
+#include "kv_client.hpp"
+
 #include <catch2/catch_test_macros.hpp>
 
 #include <chrono>
@@ -195,14 +197,14 @@ public:
         }
         return true;
     }
-    /// The next reply line (without "\n"), or nullopt on EOF, error or timeout.
+    /// The next reply, rendered as redis-cli prints it ("OK", "(nil)", "(integer) 1", "(error)
+    /// ERR ...", a bulk string's bytes), or nullopt on EOF, error or timeout.
     std::optional<std::string> line() {
         for (;;) {
-            const std::size_t nl = buf_.find('\n');
-            if (nl != std::string::npos) {
-                std::string l = buf_.substr(0, nl);
-                buf_.erase(0, nl + 1);
-                return l;
+            if (const std::size_t n = kv::reply_size(buf_); n != 0) {
+                std::string r = kv::render_reply(std::string_view(buf_).substr(0, n));
+                buf_.erase(0, n);
+                return r;
             }
             char chunk[65536];
             const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
@@ -212,9 +214,10 @@ public:
             buf_.append(chunk, static_cast<std::size_t>(n));
         }
     }
+    /// Sends `req` as an inline command (words separated by spaces) and reads its reply.
     std::optional<std::string> request(std::string_view req) {
         std::string out(req);
-        out += '\n';
+        out += "\r\n";
         if (!send(out)) {
             return std::nullopt;
         }
