@@ -54,7 +54,9 @@ public:
     server(asio::io_context& ctx, Store& store,
            const asio::ip::tcp::endpoint& ep = {asio::ip::make_address("127.0.0.1"), 0},
            server_options opt = {})
-        : ctx_(&ctx), store_(&store), acceptor_(ctx, ep), reaper_(ctx), opt_(std::move(opt)) {}
+        : ctx_(&ctx), store_(&store), acceptor_(ctx, ep), reaper_(ctx), opt_(std::move(opt)) {
+        acceptor_.non_blocking(true); // run() accepts only after a readiness wait
+    }
 
     /// Where the server listens (with the ephemeral port filled in).
     [[nodiscard]] asio::ip::tcp::endpoint endpoint() const { return acceptor_.local_endpoint(); }
@@ -68,12 +70,23 @@ public:
         }
         std::size_t failures = 0; // consecutive failed accepts
         for (;;) {
-            asio::ip::tcp::socket sock(*ctx_);
+            // Wait for a connection, then accept it without blocking, so that a failed accept
+            // is an error code, not an exception: under descriptor exhaustion this path runs ten
+            // times a second, and with no descriptors left nothing on it should need new ones
+            // (UBSan's runtime, for one, cannot check types when it cannot open files).
             asio::error_code ec;
             try {
-                co_await acceptor_.async_accept(sock, cotrait::use_task);
-            } catch (const asio::system_error& e) {
-                ec = e.code();
+                co_await acceptor_.async_wait(asio::ip::tcp::acceptor::wait_read,
+                                              cotrait::use_task);
+            } catch (const asio::system_error&) {
+                ec = asio::error::operation_aborted; // stop() (or a failed wait: retried below)
+            }
+            asio::ip::tcp::socket sock(*ctx_);
+            if (!ec) {
+                acceptor_.accept(sock, ec);
+                if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                    continue; // another wake-up took it, or the peer has already gone
+                }
             }
             if (ec) {
                 if (!acceptor_.is_open()) {

@@ -16,6 +16,32 @@
 
 using namespace kvtest;
 
+// The server in a sanitizer build holds freed memory in the allocator's quarantine (ASan) or
+// shadow memory (TSan): its RSS says nothing about what it keeps alive.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define KV_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define KV_SANITIZED 1
+#endif
+#endif
+#ifndef KV_SANITIZED
+#define KV_SANITIZED 0
+#endif
+// The asan preset also enables UBSan, whose vptr check probes memory through a pipe(): with the
+// descriptors exhausted that fails, and it reports every virtual call it has not cached as a
+// type error ("invalid vptr ... memory cannot be printed"), aborting the server.
+#if defined(__SANITIZE_ADDRESS__)
+#define KV_UBSAN_VPTR 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KV_UBSAN_VPTR 1
+#endif
+#endif
+#ifndef KV_UBSAN_VPTR
+#define KV_UBSAN_VPTR 0
+#endif
+
 namespace {
 
 // What a key may hold after a crash: its last acknowledged state, or any state sent after it
@@ -234,6 +260,9 @@ TEST_CASE("disk full (RLIMIT_FSIZE): a failed SET is not applied and later write
 }
 
 TEST_CASE("descriptor exhaustion (RLIMIT_NOFILE): accepting resumes once descriptors free up") {
+    if (KV_UBSAN_VPTR) {
+        SKIP("UBSan's vptr check cannot run without free descriptors (see KV_UBSAN_VPTR)");
+    }
     temp_dir dir("nofile");
     child s({}, dir.path / "server.log", limit_resource(RLIMIT_NOFILE, 24));
     REQUIRE(s.port() != 0);
@@ -303,7 +332,11 @@ TEST_CASE("clients that send but never read do not grow the server without bound
     std::printf("kv non-reading clients: %d clients, server RSS %ld KiB before, peak %ld KiB "
                 "(bound %ld KiB above the start)\n",
                 clients, base, peak, bound);
-    CHECK(peak - base < bound);
+    if (KV_SANITIZED) {
+        WARN("sanitizer build: the RSS bound is not checked (allocator quarantine)");
+    } else {
+        CHECK(peak - base < bound);
+    }
     // And the server still answers others.
     conn c(s.port());
     CHECK(c.request("PING") == "PONG");
