@@ -19,6 +19,7 @@
 #include <cotrait/local_task.hpp>
 #include <cotrait/new_delete.hpp>
 #include <cotrait/profile.hpp>
+#include <cotrait/ready.hpp>
 #include <cotrait/recycling.hpp>
 #include <cotrait/resume_on.hpp>
 #include <cotrait/run_loop.hpp>
