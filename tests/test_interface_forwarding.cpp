@@ -2,6 +2,7 @@
 // frame cost.
 #include <cotrait/boxed_task.hpp>
 #include <cotrait/interface.hpp>
+#include <cotrait/local_task.hpp>
 #include <cotrait/profile.hpp>
 #include <cotrait/sync_wait.hpp>
 
@@ -259,4 +260,27 @@ TEST_CASE("forwarding rejects a null inner pointer at construction") {
     CHECK_THROWS_AS(
         (cotrait::forwarding<Storage, std::shared_ptr<Storage>>(std::shared_ptr<Storage>())),
         std::invalid_argument);
+}
+
+namespace fwd {
+ASYNC_LOCAL_INTERFACE(Counter, (add, (int), ((int)n)), (add, (int), ((int)a, (int)b)),
+                      (value, (int), () const noexcept));
+
+class LocalCounter final : public Counter {
+public:
+    int total = 0;
+    cotrait::local_task<int> add(int n) override { co_return total += n; }
+    cotrait::local_task<int> add(int a, int b) override { co_return total += a + b; }
+    cotrait::local_task<int> value() const noexcept override { co_return total; }
+};
+} // namespace fwd
+
+TEST_CASE("forwarding works with local interfaces, overloads and noexcept methods") {
+    fwd::LocalCounter inner;
+    cotrait::forwarding<fwd::Counter> f(inner);
+    fwd::Counter& c = f;
+    CHECK(cotrait::sync_wait(c.add(2)) == 2);
+    CHECK(cotrait::sync_wait(c.add(3, 4)) == 9);
+    CHECK(cotrait::sync_wait(c.value()) == 9);
+    CHECK(cotrait::measure_frames([&] { return c.add(1, 1); }).frames == 1);
 }
