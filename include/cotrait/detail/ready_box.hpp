@@ -128,7 +128,8 @@ class ready_box_cache {
         }
     };
 
-    static void release(void* p) noexcept { ::operator delete (p, Size, std::align_val_t{Align}); }
+    // Unsized: Clang 14 does not declare the sized deallocation functions by default.
+    static void release(void* p) noexcept { ::operator delete (p, std::align_val_t{Align}); }
 
     COTRAIT_NOINLINE static void register_drainer() noexcept {
         static thread_local drainer d;
