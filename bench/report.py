@@ -473,11 +473,31 @@ class Report:
             md += self.section_io()
             md += self.section_memory()
         md += self.section_others()
+        md += self.section_callgrind()
         path = os.path.join(self.results, "report.md")
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(md) + "\n")
         print(f"report: wrote {path}")
         return path
+
+    def section_callgrind(self):
+        """The table bench/callgrind.py wrote (callgrind.json), if it ran."""
+        path = os.path.join(self.results, "callgrind.json")
+        if not os.path.exists(path):
+            return ["## Instructions per call (callgrind)", "",
+                    "Not measured: valgrind was not installed (or cotrait_probe not built).", ""]
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        n1, n2 = data["calls"]
+        rows = [[f"`{r['probe']}`", r["label"], fmt(r["instructions_per_call"], 1),
+                 fmt(r["allocs_per_call"]),
+                 fmt_ratio(r["ratio_to_reference"]) if r["ratio_to_reference"] else "-"]
+                for r in data["rows"]]
+        return ["## Instructions per call (callgrind)", "",
+                f"Exact and stable from run to run: (Ir({n2}) − Ir({n1})) / {n2 - n1} of "
+                "`bench/callgrind.py build/.../bench/cotrait_probe`; × ref is the ratio to the "
+                "reference task (bench/support/reference_task.hpp) of the same shape.", "",
+                table(["probe", "what", "instr/call", "allocs/call", "× ref"], rows), ""]
 
     # ---- plots --------------------------------------------------------------------------------
     def plots(self):
