@@ -78,6 +78,14 @@ struct dynamic_frame_policy {
     static void operator delete(void* frame, std::align_val_t /*al*/) noexcept {
         deallocate_frame(frame);
     }
+#if COTRAIT_SIZED_DEALLOCATION
+    // Clang with -fcoro-aligned-allocation frees through an align_val_t overload; with the size
+    // the recycling class is a constant, as for the sized delete above. A displaced (over-aligned)
+    // frame's record holds an address, not this size, so it still takes the slow path.
+    static void operator delete(void* frame, std::size_t n, std::align_val_t /*al*/) noexcept {
+        deallocate_frame(frame, n);
+    }
+#endif
 
 private:
     static constexpr std::size_t aligned_beyond_granule(std::align_val_t al) noexcept {
