@@ -25,14 +25,16 @@ import statistics
 import sys
 
 UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
-DISPATCH_ORDER = ["sync_inline", "sync_virtual", "static_direct", "static_adapter",
-                  "boxed_virtual", "boxed_macro", "bare_new_delete"]
-ALLOC_ORDER = ["-", "new_delete", "new_delete+mimalloc", "new_delete+jemalloc",
+DISPATCH_ORDER = ["sync_inline", "sync_virtual", "ref_direct", "static_direct", "static_adapter",
+                  "ref_virtual", "boxed_virtual", "boxed_macro", "bare_new_delete"]
+ALLOC_ORDER = ["-", "freelist", "new_delete", "new_delete+mimalloc", "new_delete+jemalloc",
                "new_delete+tcmalloc", "recycling", "arena", "pmr_pool", "inline_storage"]
 DISPATCH_TEXT = {
     "sync_inline": "sync inline call",
     "sync_virtual": "sync virtual call (the floor)",
     "static_direct": "static_task, direct call",
+    "ref_direct": "reference task, direct call (bench/support/reference_task.hpp)",
+    "ref_virtual": "reference task through a virtual method",
     "static_adapter": "static_task through cotrait::adapter (virtual)",
     "boxed_virtual": "boxed_task through a virtual method",
     "boxed_macro": "boxed_task through a COTRAIT_INTERFACE method",
@@ -42,6 +44,8 @@ PLOT_LABEL = {
     "sync_inline": "sync\ninline",
     "sync_virtual": "sync\nvirtual",
     "static_direct": "static_task\ndirect",
+    "ref_direct": "reference\ndirect",
+    "ref_virtual": "reference\nvirtual",
     "static_adapter": "static_task via\ncotrait::adapter",
     "boxed_virtual": "boxed_task via\nvirtual method",
     "boxed_macro": "boxed_task via\nCOTRAIT_INTERFACE",
