@@ -29,6 +29,8 @@ ROWS = [
     ("static_in_sync_wait", "static_task<int> awaited in a static_task run by sync_wait",
      "ref_direct"),
     ("static_in_sync_wait_nd", "same, new_delete_allocator<>", "ref_direct"),
+    ("asio_virtual", "peer: asio::awaitable<int> via virtual call, awaited in an asio coroutine",
+     "ref_virtual"),
 ]
 
 

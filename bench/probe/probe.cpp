@@ -8,6 +8,12 @@
 #include <cotrait/static_task.hpp>
 #include <cotrait/sync_wait.hpp>
 
+#if COTRAIT_PROBE_ASIO
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#endif
+
 #include <atomic>
 #include <coroutine>
 #include <cstdio>
@@ -124,6 +130,21 @@ cotrait::static_task<long> static_loop_nd(int n) {
     co_return s;
 }
 
+#if COTRAIT_PROBE_ASIO
+asio::awaitable<void> asio_virtual(int n) {
+    probe::asio_iface& obj = probe::asio_impl();
+    for (int i = 0; i < n; ++i) {
+        g_sum += co_await obj.compute(i);
+    }
+}
+void run_asio(int n) {
+    // The context and the spawn are the same for every n, so they cancel out of the difference.
+    asio::io_context ctx;
+    asio::co_spawn(ctx, asio_virtual(n), asio::detached);
+    ctx.run();
+}
+#endif
+
 struct probe_entry {
     const char* name;
     void (*run)(int n);
@@ -140,6 +161,9 @@ const probe_entry probes[] = {
     {"static_direct_nd", [](int n) { static_direct_nd(n); }},
     {"static_in_sync_wait", [](int n) { g_sum += cotrait::sync_wait(static_loop(n)); }},
     {"static_in_sync_wait_nd", [](int n) { g_sum += cotrait::sync_wait(static_loop_nd(n)); }},
+#if COTRAIT_PROBE_ASIO
+    {"asio_virtual", run_asio},
+#endif
 };
 
 } // namespace

@@ -6,6 +6,10 @@
 
 #include <cotrait/boxed_task.hpp>
 
+#if COTRAIT_PROBE_ASIO
+#include <asio/awaitable.hpp>
+#endif
+
 namespace probe {
 
 struct sync_iface {
@@ -25,6 +29,15 @@ struct boxed_iface {
     virtual cotrait::boxed_task<int> compute(int x) = 0;
     virtual cotrait::boxed_task<int> call(int depth, int x) = 0;
 };
+
+#if COTRAIT_PROBE_ASIO
+/// The peer: asio's coroutine type through a virtual method (its own recycling frame allocator).
+struct asio_iface {
+    virtual ~asio_iface();
+    virtual asio::awaitable<int> compute(int x) = 0;
+};
+asio_iface& asio_impl();
+#endif
 
 sync_iface& sync_impl();
 ref_iface& ref_impl();

@@ -6,6 +6,9 @@ namespace probe {
 sync_iface::~sync_iface() = default;
 ref_iface::~ref_iface() = default;
 boxed_iface::~boxed_iface() = default;
+#if COTRAIT_PROBE_ASIO
+asio_iface::~asio_iface() = default;
+#endif
 
 namespace {
 
@@ -33,7 +36,20 @@ struct boxed_impl_t final : boxed_iface {
     }
 };
 
+#if COTRAIT_PROBE_ASIO
+struct asio_impl_t final : asio_iface {
+    asio::awaitable<int> compute(int x) override { co_return x + 1; }
+};
+#endif
+
 } // namespace
+
+#if COTRAIT_PROBE_ASIO
+asio_iface& asio_impl() {
+    static asio_impl_t impl;
+    return impl;
+}
+#endif
 
 sync_iface& sync_impl() {
     static sync_impl_t impl;
