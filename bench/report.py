@@ -493,7 +493,9 @@ class Report:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
         n1, n2 = data["calls"]
-        rows = [[f"`{r['probe']}`", r["label"], fmt(r["instructions_per_call"], 1),
+        # Labels name C++ templates: `<` would start an HTML tag in the markdown.
+        rows = [[f"`{r['probe']}`", r["label"].replace("<", "&lt;"),
+                 fmt(r["instructions_per_call"], 1),
                  fmt(r["allocs_per_call"]),
                  fmt_ratio(r["ratio_to_reference"]) if r["ratio_to_reference"] else "-"]
                 for r in data["rows"]]
