@@ -25,14 +25,16 @@ import statistics
 import sys
 
 UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
-DISPATCH_ORDER = ["sync_inline", "sync_virtual", "static_direct", "static_adapter",
-                  "boxed_virtual", "boxed_macro", "bare_new_delete"]
-ALLOC_ORDER = ["-", "new_delete", "new_delete+mimalloc", "new_delete+jemalloc",
+DISPATCH_ORDER = ["sync_inline", "sync_virtual", "ref_direct", "static_direct", "static_adapter",
+                  "ref_virtual", "boxed_virtual", "boxed_macro", "bare_new_delete"]
+ALLOC_ORDER = ["-", "freelist", "new_delete", "new_delete+mimalloc", "new_delete+jemalloc",
                "new_delete+tcmalloc", "recycling", "arena", "pmr_pool", "inline_storage"]
 DISPATCH_TEXT = {
     "sync_inline": "sync inline call",
     "sync_virtual": "sync virtual call (the floor)",
     "static_direct": "static_task, direct call",
+    "ref_direct": "reference task, direct call (bench/support/reference_task.hpp)",
+    "ref_virtual": "reference task through a virtual method",
     "static_adapter": "static_task through cotrait::adapter (virtual)",
     "boxed_virtual": "boxed_task through a virtual method",
     "boxed_macro": "boxed_task through a COTRAIT_INTERFACE method",
@@ -42,6 +44,8 @@ PLOT_LABEL = {
     "sync_inline": "sync\ninline",
     "sync_virtual": "sync\nvirtual",
     "static_direct": "static_task\ndirect",
+    "ref_direct": "reference\ndirect",
+    "ref_virtual": "reference\nvirtual",
     "static_adapter": "static_task via\ncotrait::adapter",
     "boxed_virtual": "boxed_task via\nvirtual method",
     "boxed_macro": "boxed_task via\nCOTRAIT_INTERFACE",
@@ -473,11 +477,33 @@ class Report:
             md += self.section_io()
             md += self.section_memory()
         md += self.section_others()
+        md += self.section_callgrind()
         path = os.path.join(self.results, "report.md")
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(md) + "\n")
         print(f"report: wrote {path}")
         return path
+
+    def section_callgrind(self):
+        """The table bench/callgrind.py wrote (callgrind.json), if it ran."""
+        path = os.path.join(self.results, "callgrind.json")
+        if not os.path.exists(path):
+            return ["## Instructions per call (callgrind)", "",
+                    "Not measured: valgrind was not installed (or cotrait_probe not built).", ""]
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        n1, n2 = data["calls"]
+        # Labels name C++ templates: `<` would start an HTML tag in the markdown.
+        rows = [[f"`{r['probe']}`", r["label"].replace("<", "&lt;"),
+                 fmt(r["instructions_per_call"], 1),
+                 fmt(r["allocs_per_call"]),
+                 fmt_ratio(r["ratio_to_reference"]) if r["ratio_to_reference"] else "-"]
+                for r in data["rows"]]
+        return ["## Instructions per call (callgrind)", "",
+                f"Exact and stable from run to run: (Ir({n2}) − Ir({n1})) / {n2 - n1} of "
+                "`bench/callgrind.py build/.../bench/cotrait_probe`; × ref is the ratio to the "
+                "reference task (bench/support/reference_task.hpp) of the same shape.", "",
+                table(["probe", "what", "instr/call", "allocs/call", "× ref"], rows), ""]
 
     # ---- plots --------------------------------------------------------------------------------
     def plots(self):

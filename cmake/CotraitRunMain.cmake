@@ -96,12 +96,34 @@ elseif(_cotrait_benches)
     if(COTRAIT_BENCH_QUICK)
         list(APPEND _cotrait_runner_opts "--quick")
     endif()
+    # Instructions per call under callgrind (exact, unlike time on a shared machine): only when
+    # valgrind is installed; the report says so otherwise.
+    set(_cotrait_callgrind_cmds "")
+    find_program(COTRAIT_VALGRIND valgrind)
+    if(TARGET cotrait_probe AND COTRAIT_VALGRIND)
+        set(_cotrait_callgrind_calls 2000 6000)
+        if(COTRAIT_BENCH_QUICK)
+            set(_cotrait_callgrind_calls 200 600)
+        endif()
+        set(_cotrait_callgrind_cmds
+            COMMAND "${CMAKE_COMMAND}" -E echo "== callgrind"
+            COMMAND "${COTRAIT_PYTHON}" "${PROJECT_SOURCE_DIR}/bench/callgrind.py"
+                    "$<TARGET_FILE:cotrait_probe>" --calls ${_cotrait_callgrind_calls}
+                    --label "${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}"
+                    --out "${COTRAIT_BENCH_RESULTS_DIR}/callgrind.json")
+        list(APPEND _cotrait_benches cotrait_probe) # built with the benchmarks
+    elseif(TARGET cotrait_probe)
+        set(_cotrait_callgrind_cmds
+            COMMAND "${CMAKE_COMMAND}" -E echo
+                    "== callgrind: skipped, valgrind not found (instructions per call not measured)")
+    endif()
     list(APPEND _cotrait_cmds
          COMMAND "${CMAKE_COMMAND}" -E rm -rf "${COTRAIT_BENCH_RESULTS_DIR}"
          COMMAND "${CMAKE_COMMAND}" -E make_directory "${COTRAIT_BENCH_RESULTS_DIR}"
          COMMAND "${COTRAIT_PYTHON}" "${_cotrait_runner}"
                  --results "${COTRAIT_BENCH_RESULTS_DIR}" ${_cotrait_runner_opts}
                  ${_cotrait_bench_files} -- ${COTRAIT_BENCH_ARGS}
+         ${_cotrait_callgrind_cmds}
          COMMAND "${CMAKE_COMMAND}" -E echo "== report"
          COMMAND "${COTRAIT_PYTHON}" "${_cotrait_report}" "${COTRAIT_BENCH_RESULTS_DIR}")
 endif()

@@ -18,6 +18,7 @@ namespace bench {
 
 sync_iface::~sync_iface() = default;
 async_iface::~async_iface() = default;
+ref_iface::~ref_iface() = default;
 async_chain::~async_chain() = default;
 sync_io_iface::~sync_io_iface() = default;
 async_io_iface::~async_io_iface() = default;
@@ -30,6 +31,10 @@ struct sync_impl_t final : sync_iface {
 
 struct async_impl_t final : async_iface {
     cotrait::boxed_task<int> compute(int x) override { co_return x + 1; }
+};
+
+struct ref_impl_t final : ref_iface {
+    ref_task<int> compute(int x) override { co_return x + 1; }
 };
 
 struct boxed_macro_impl_t final : macro_iface {
@@ -102,6 +107,10 @@ sync_iface& sync_impl() {
 }
 async_iface& async_impl() {
     static async_impl_t impl;
+    return impl;
+}
+ref_iface& ref_impl() {
+    static ref_impl_t impl;
     return impl;
 }
 macro_iface& boxed_macro_impl() {

@@ -19,6 +19,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#if defined(__GNUC__) || defined(__clang__)
+#define COTRAIT_DETAIL_ALWAYS_INLINE_ALIGN __attribute__((always_inline)) inline
+#else
+#define COTRAIT_DETAIL_ALWAYS_INLINE_ALIGN inline
+#endif
+
 namespace cotrait::detail {
 
 static_assert(COTRAIT_MAX_FRAME_ALIGNMENT >= frame_granule &&
@@ -49,12 +55,10 @@ inline std::uintptr_t owner_displaced() noexcept {
     return reinterpret_cast<std::uintptr_t>(&displaced_record) | owner_tag_dealloc;
 }
 
-// Off the hot path: `alloc(n)` returns a frame with a record in front (16-aligned). It is asked
-// for `align` more bytes so that an `align`-aligned frame fits after a second record.
-template <class Alloc>
-COTRAIT_NOINLINE void* allocate_aligned_frame(std::size_t frame_size, std::size_t align,
-                                              Alloc alloc) {
-    void* inner = alloc(frame_size + align);
+// `inner` is a frame of `frame_size + align` bytes with a record in front (16-aligned): the
+// `align`-aligned frame of `frame_size` bytes inside it, behind a displaced record if it moved.
+COTRAIT_DETAIL_ALWAYS_INLINE_ALIGN void* place_aligned_frame(void* inner,
+                                                             std::size_t align) noexcept {
     const auto at = reinterpret_cast<std::uintptr_t>(inner);
     if ((at & (align - 1)) == 0) {
         return inner;
@@ -64,6 +68,47 @@ COTRAIT_NOINLINE void* allocate_aligned_frame(std::size_t frame_size, std::size_
     rec->owner = owner_displaced();
     rec->block = at;
     return reinterpret_cast<void*>(frame);
+}
+
+// Off the hot path: `alloc(n)` returns a frame with a record in front (16-aligned). It is asked
+// for `align` more bytes so that an `align`-aligned frame fits after a second record.
+template <class Alloc>
+COTRAIT_NOINLINE void* allocate_aligned_frame(std::size_t frame_size, std::size_t align,
+                                              Alloc alloc) {
+    return place_aligned_frame(alloc(frame_size + align), align);
+}
+
+// The run-time policy's allocation of a frame that needs (or, on GCC, may need: any size that is a
+// multiple of 32) `align` > 16: inline, so that such frames cost little more than others when the
+// recycling caches serve them (static_task<int> is 64 bytes on GCC). The frame sits in a block of
+// the class of `frame_size + align`, moved up behind a displaced record when the block's frame is
+// not aligned already; deallocate_sized_frame finds the block again without an indirect call.
+COTRAIT_DETAIL_ALWAYS_INLINE_ALIGN void* allocate_overaligned_frame(std::size_t frame_size,
+                                                                    std::size_t align) {
+    return place_aligned_frame(allocate_frame(frame_size + align), align);
+}
+
+// Frees a frame of `frame_size` bytes from the run-time policy, given its size (sized
+// deallocation): the recycling class is a constant, and a frame that may have been placed by
+// allocate_overaligned_frame is found in its block inline. Anything else (another alignment than
+// the size suggests, a resource's block, another thread's) goes down the slow path, which reads
+// the records.
+COTRAIT_DETAIL_ALWAYS_INLINE_ALIGN void deallocate_sized_frame(void* frame,
+                                                               std::size_t frame_size) noexcept {
+    const std::size_t align = frame_overalignment(frame_size);
+    if (align == 0) {
+        deallocate_frame(frame, frame_size);
+        return;
+    }
+    frame_record* rec = static_cast<frame_record*>(frame) - 1;
+    if (rec->owner == owner_displaced()) {
+        rec = reinterpret_cast<frame_record*>(rec->block) - 1;
+    }
+    const std::size_t block = round_to_granule(frame_size + align + sizeof(frame_record));
+    if (COTRAIT_LIKELY(rec->block == block && recycled_free_here(rec, block))) {
+        return;
+    }
+    deallocate_frame_slow(rec);
 }
 
 } // namespace cotrait::detail

@@ -68,7 +68,7 @@ struct dynamic_frame_policy {
 
 #if COTRAIT_SIZED_DEALLOCATION
     static void operator delete(void* frame, std::size_t n) noexcept {
-        deallocate_frame(frame, n);
+        deallocate_sized_frame(frame, n);
     }
 #else
     static void operator delete(void* frame) noexcept {
@@ -78,6 +78,14 @@ struct dynamic_frame_policy {
     static void operator delete(void* frame, std::align_val_t /*al*/) noexcept {
         deallocate_frame(frame);
     }
+#if COTRAIT_SIZED_DEALLOCATION
+    // Clang with -fcoro-aligned-allocation frees through an align_val_t overload; with the size
+    // the recycling class is a constant, as for the sized delete above. A displaced (over-aligned)
+    // frame's record holds an address, not this size, so it still takes the slow path.
+    static void operator delete(void* frame, std::size_t n, std::align_val_t /*al*/) noexcept {
+        deallocate_sized_frame(frame, n);
+    }
+#endif
 
 private:
     static constexpr std::size_t aligned_beyond_granule(std::align_val_t al) noexcept {
@@ -85,8 +93,7 @@ private:
     }
     COTRAIT_DETAIL_ALWAYS_INLINE static void* allocate_default(std::size_t n, std::size_t align) {
         if (COTRAIT_UNLIKELY(align != 0)) {
-            return allocate_aligned_frame(n, align,
-                                          [](std::size_t m) { return allocate_frame(m); });
+            return allocate_overaligned_frame(n, align);
         }
         return allocate_frame(n);
     }
