@@ -3,6 +3,7 @@
 // implementation's static_task methods called directly), both in process (parse + storage call +
 // reply, no I/O) and over a loopback TCP round trip. Prints the boxing share of each pair:
 // (virtual - static) / virtual.
+#include "kv_client.hpp"
 #include "kv_protocol.hpp"
 #include "kv_server.hpp"
 #include "kv_storage.hpp"
@@ -17,7 +18,6 @@
 #include <asio/connect.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/read_until.hpp>
 #include <asio/write.hpp>
 
 #include <benchmark/benchmark.h>
@@ -25,6 +25,7 @@
 #include <array>
 #include <cstdio>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -32,16 +33,22 @@
 
 namespace {
 
-// The request mix: reads and writes of a few keys, and a miss.
-const std::array<std::string_view, 4> request_mix = {"SET user:1 alice", "GET user:1",
-                                                     "SET user:2 bob", "GET user:3"};
+// The request mix: reads and writes of a few keys, and a miss (as parsed RESP arguments).
+const std::array<std::array<std::string_view, 3>, 4> request_mix = {{{"SET", "user:1", "alice"},
+                                                                     {"GET", "user:1", ""},
+                                                                     {"SET", "user:2", "bob"},
+                                                                     {"GET", "user:3", ""}}};
+
+std::span<const std::string_view> args_of(const std::array<std::string_view, 3>& r) {
+    return std::span<const std::string_view>(r.data(), r[0] == "SET" ? 3 : 2);
+}
 
 template <class Store>
 cotrait::boxed_task<> inproc_loop(benchmark::State& state, Store& store) {
     std::string out;
     std::size_t i = 0;
     for (auto _ : state) {
-        co_await kv::handle_request(store, request_mix[i++ % request_mix.size()], out);
+        co_await kv::handle_request(store, args_of(request_mix[i++ % request_mix.size()]), out);
         benchmark::DoNotOptimize(out.data());
         out.clear();
     }
@@ -84,13 +91,17 @@ void tcp_round_trips(benchmark::State& state, Store& store) {
         sock.set_option(asio::ip::tcp::no_delay(true));
         std::string reply;
         std::size_t i = 0;
-        std::array<std::string, request_mix.size()> lines;
-        for (std::size_t k = 0; k < lines.size(); ++k) {
-            lines[k] = std::string(request_mix[k]) + "\n";
+        std::array<std::string, request_mix.size()> frames;
+        for (std::size_t k = 0; k < frames.size(); ++k) {
+            frames[k] = kv::encode_request(args_of(request_mix[k]));
         }
+        std::array<char, 4096> chunk{};
         for (auto _ : state) {
-            asio::write(sock, asio::buffer(lines[i++ % lines.size()]));
-            const std::size_t n = asio::read_until(sock, asio::dynamic_buffer(reply), '\n');
+            asio::write(sock, asio::buffer(frames[i++ % frames.size()]));
+            std::size_t n = 0;
+            while ((n = kv::reply_size(reply)) == 0) {
+                reply.append(chunk.data(), sock.read_some(asio::buffer(chunk)));
+            }
             reply.erase(0, n);
         }
         sock.close();

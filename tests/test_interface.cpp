@@ -1,7 +1,10 @@
 // COTRAIT_INTERFACE: the generated interface, the static path (concept + adapter), reflection.
 #include "support/test_support.hpp"
 
+#include <cotrait/counting.hpp>
 #include <cotrait/interface.hpp>
+#include <cotrait/profile.hpp>
+#include <cotrait/sync_wait.hpp>
 
 #include <catch2/catch_test_macros.hpp>
 

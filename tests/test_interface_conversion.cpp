@@ -2,6 +2,8 @@
 // rejects them (tests/compile_fail/interface_converting_result.cpp) unless the implementation
 // opts in with cotrait::allow_result_conversion, and then each call costs a second frame.
 #include <cotrait/interface.hpp>
+#include <cotrait/profile.hpp>
+#include <cotrait/sync_wait.hpp>
 
 #include <catch2/catch_test_macros.hpp>
 

@@ -1,6 +1,7 @@
 // Default arguments in ASYNC_INTERFACE entries (issue 9, item 1): the default belongs to the
 // interface's virtual declaration; the adapter forwards the caller's argument, never the default.
 #include <cotrait/interface.hpp>
+#include <cotrait/sync_wait.hpp>
 
 #include <catch2/catch_test_macros.hpp>
 

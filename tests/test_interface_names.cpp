@@ -1,5 +1,6 @@
 // Method names and qualifiers (issue 9, item 9): overloaded methods and noexcept methods.
 #include <cotrait/interface.hpp>
+#include <cotrait/sync_wait.hpp>
 
 #include <catch2/catch_test_macros.hpp>
 

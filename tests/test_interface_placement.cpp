@@ -1,6 +1,7 @@
 // Where an interface may be declared (issue 9, item 7, and the template part of item 9): at
 // namespace scope (everywhere else), as a member of a class, and as a class template.
 #include <cotrait/interface.hpp>
+#include <cotrait/sync_wait.hpp>
 
 #include <catch2/catch_test_macros.hpp>
 

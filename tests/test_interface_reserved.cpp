@@ -2,6 +2,7 @@
 // methods named `impl`, `base`, `adapter` (which the adapter used to take, or could) work through
 // the interface and through the adapter's own type.
 #include <cotrait/interface.hpp>
+#include <cotrait/sync_wait.hpp>
 
 #include <catch2/catch_test_macros.hpp>
 

@@ -1,8 +1,10 @@
 // local_task: thread-affine tasks and local (?Send-like) interfaces.
 #include "support/test_support.hpp"
 
+#include <cotrait/counting.hpp>
 #include <cotrait/interface.hpp>
 #include <cotrait/local_task.hpp>
+#include <cotrait/sync_wait.hpp>
 
 #include <catch2/catch_test_macros.hpp>
 

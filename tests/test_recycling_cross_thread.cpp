@@ -234,25 +234,47 @@ cotrait::boxed_task<int> plus_one(int x) {
     co_return x + 1;
 }
 
+// Resident set size in KiB from /proc/self/status, or 0 where there is none.
+long rss_kib() {
+    std::FILE* f = std::fopen("/proc/self/status", "r");
+    if (f == nullptr) {
+        return 0;
+    }
+    char line[256];
+    long kib = 0;
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+        if (std::sscanf(line, "VmRSS: %ld kB", &kib) == 1) {
+            break;
+        }
+    }
+    std::fclose(f);
+    return kib;
+}
+
 } // namespace
 
-TEST_CASE("ping-pong: frames made on A and destroyed on B, and the reverse, reach a steady state") {
-    // A creates, B destroys; then the roles swap. Each direction runs long enough for the blocks
-    // that B frees to go back to A's inbox and be collected there.
-    constexpr int per_direction = 200000;
+TEST_CASE("ping-pong: frames made on A and destroyed on B, and the reverse, reach a steady state",
+          "[slow]") {
+    // A creates, B destroys; then the roles swap: 10^6 frames in all. Each direction runs long
+    // enough for the blocks that B frees to go back to A's inbox and be collected there.
+    constexpr int per_direction = 500000;
     for (int direction = 0; direction < 2; ++direction) {
         mailbox box;
         std::atomic<long> news_first_half{0};
         std::atomic<long> news_second_half{0};
+        std::atomic<long> rss_first_half{0};
+        std::atomic<long> rss_second_half{0};
         std::atomic<long> sum{0};
         auto producer = [&] {
             for (int i = 0; i < per_direction; ++i) {
                 if (i == per_direction / 2) {
                     news_first_half.store(news_now());
+                    rss_first_half.store(rss_kib());
                 }
                 box.put(plus_one(i));
             }
             news_second_half.store(news_now());
+            rss_second_half.store(rss_kib());
             box.close();
         };
         auto consumer = [&] {
@@ -278,6 +300,10 @@ TEST_CASE("ping-pong: frames made on A and destroyed on B, and the reverse, reac
         // Second half of the run: the producer's frames all come back to it. The mailbox's own
         // vector may grow once or twice; nothing per call.
         CHECK(news_second_half.load() - news_first_half.load() < 16);
+        // And the memory stays where it was (the mailbox holds at most 64 frames).
+        if (rss_first_half.load() > 0) {
+            CHECK(rss_second_half.load() - rss_first_half.load() < 1024);
+        }
 #endif
     }
 }

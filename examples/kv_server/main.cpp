@@ -1,12 +1,18 @@
-// kv_server: a TCP key-value service over a virtual async storage interface.
+// kv_server: a TCP key-value service over a virtual async storage interface, speaking RESP2 (the
+// Redis protocol: redis-cli and redis-benchmark work against it).
 //
 //   kv_server                       self-test: serves on 127.0.0.1 (ephemeral port) from a file
 //                                   store, runs 10,000 requests over 8 connections and the
 //                                   malformed-request checks, stops, reopens the file and checks
 //                                   that the data came back; exit status 0 if everything held
-//   kv_server --serve [--port N] [--file PATH]
-//                                   serves on 127.0.0.1:N (0: ephemeral, printed) until SIGINT or
-//                                   SIGTERM; in memory unless --file is given
+//   kv_server --serve [OPTIONS]     serves on 127.0.0.1 until SIGINT or SIGTERM:
+//     --port N                      0..65535 (default 0: ephemeral, printed)
+//     --file PATH                   a file store at PATH (default: in memory)
+//     --sync none|batch|always      when a write is durable (default batch; docs/execution.md)
+//     --repair                      open a log with a corrupt record by keeping its valid prefix
+//     --idle-timeout SECONDS        close connections idle this long (default 300; 0: never)
+//     --max-reply-bytes N           queued reply bytes per connection (default 65536)
+//     --compact-min-bytes N         compact the log from this size when mostly dead (default 4 MiB)
 #include "kv_client.hpp"
 #include "kv_server.hpp"
 #include "kv_storage.hpp"
@@ -21,12 +27,15 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -35,20 +44,30 @@
 
 namespace {
 
-int serve(unsigned short port, const std::string& file) {
+struct serve_config {
+    unsigned short port = 0;
+    std::string file;
+    kv::file_options store;
+    kv::server_options server;
+};
+
+int serve(serve_config cfg) {
+    // A file-size limit (RLIMIT_FSIZE) must fail the write with EFBIG, not kill the server.
+    std::signal(SIGXFSZ, SIG_IGN);
     std::unique_ptr<kv::memory_store> mem;
     std::unique_ptr<kv::file_store> fil;
     std::unique_ptr<kv::storage> store;
-    if (file.empty()) {
+    if (cfg.file.empty()) {
         mem = std::make_unique<kv::memory_store>();
         store = std::make_unique<cotrait::adapter<kv::storage, kv::memory_store&>>(*mem);
     } else {
-        fil = std::make_unique<kv::file_store>(file);
+        fil = std::make_unique<kv::file_store>(cfg.file, std::move(cfg.store));
         store = std::make_unique<cotrait::adapter<kv::storage, kv::file_store&>>(*fil);
     }
     asio::io_context ctx;
-    kv::server<kv::storage> srv(ctx, *store,
-                                asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    kv::server<kv::storage> srv(
+        ctx, *store, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), cfg.port),
+        std::move(cfg.server));
     std::printf("kv_server: listening on %s:%u\n", srv.endpoint().address().to_string().c_str(),
                 static_cast<unsigned>(srv.endpoint().port()));
     std::fflush(stdout);
@@ -133,6 +152,16 @@ int self_test() {
     return failures == 0 ? 0 : 1;
 }
 
+constexpr const char* usage =
+    "usage: kv_server [--serve [--port 0..65535] [--file PATH] [--sync none|batch|always]\n"
+    "                          [--repair] [--idle-timeout SECONDS] [--max-reply-bytes N]\n"
+    "                          [--compact-min-bytes N]]\n";
+
+int usage_error(const std::string& why) {
+    std::fprintf(stderr, "kv_server: %s\n%s", why.c_str(), usage);
+    return 2;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -140,27 +169,52 @@ int main(int argc, char** argv) {
         if (argc == 1) {
             return self_test();
         }
-        unsigned short port = 0;
-        std::string file;
+        serve_config cfg;
+        cfg.store.sync = kv::sync_mode::batch;
         bool serve_mode = false;
         for (int i = 1; i < argc; ++i) {
             const std::string_view a = argv[i];
+            const bool has_value = i + 1 < argc;
+            auto number = [&](unsigned long lo, unsigned long hi) {
+                const std::optional<unsigned long> v = kv::parse_number(argv[++i], lo, hi);
+                if (!v) {
+                    throw std::invalid_argument(std::string(a) + " needs a number in " +
+                                                std::to_string(lo) + ".." + std::to_string(hi) +
+                                                ", got '" + argv[i] + "'");
+                }
+                return *v;
+            };
             if (a == "--serve") {
                 serve_mode = true;
-            } else if (a == "--port" && i + 1 < argc) {
-                port = static_cast<unsigned short>(std::stoul(argv[++i]));
-            } else if (a == "--file" && i + 1 < argc) {
-                file = argv[++i];
+            } else if (a == "--repair") {
+                cfg.store.repair = true;
+            } else if (a == "--port" && has_value) {
+                cfg.port = static_cast<unsigned short>(number(0, 65535));
+            } else if (a == "--file" && has_value) {
+                cfg.file = argv[++i];
+            } else if (a == "--sync" && has_value) {
+                const std::optional<kv::sync_mode> m = kv::parse_sync_mode(argv[++i]);
+                if (!m) {
+                    return usage_error(std::string("--sync needs none, batch or always, got '") +
+                                       argv[i] + "'");
+                }
+                cfg.store.sync = *m;
+            } else if (a == "--idle-timeout" && has_value) {
+                cfg.server.idle_timeout = std::chrono::seconds(number(0, 86'400));
+            } else if (a == "--max-reply-bytes" && has_value) {
+                cfg.server.max_reply_bytes = number(1, std::size_t{1} << 30);
+            } else if (a == "--compact-min-bytes" && has_value) {
+                cfg.store.compact_min_bytes = number(0, std::uint64_t{1} << 40);
             } else {
-                std::fprintf(stderr, "usage: kv_server [--serve [--port N] [--file PATH]]\n");
-                return 2;
+                return usage_error("unexpected argument '" + std::string(a) + "'");
             }
         }
         if (!serve_mode) {
-            std::fprintf(stderr, "usage: kv_server [--serve [--port N] [--file PATH]]\n");
-            return 2;
+            return usage_error("options need --serve");
         }
-        return serve(port, file);
+        return serve(std::move(cfg));
+    } catch (const std::invalid_argument& e) {
+        return usage_error(e.what());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "kv_server: %s\n", e.what());
         return 1;

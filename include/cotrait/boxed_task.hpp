@@ -4,13 +4,32 @@
 #include <cotrait/config.hpp>
 #include <cotrait/detail/frame_policy.hpp>
 #include <cotrait/detail/promise.hpp>
+#include <cotrait/detail/ready_box.hpp>
 #include <cotrait/frame_allocator.hpp>
+#include <cotrait/ready.hpp>
 #include <cotrait/static_task.hpp>
 
+#include <concepts>
 #include <coroutine>
+#include <cstdint>
+#include <type_traits>
 #include <utility>
 
 namespace cotrait {
+
+namespace detail {
+// Whether a ready_value<V> can become a boxed_task<T>.
+template <class T, class V>
+struct ready_convertible_s : std::bool_constant<std::constructible_from<T, V&&>> {};
+template <class V>
+struct ready_convertible_s<void, V> : std::is_void<V> {};
+template <class T>
+struct ready_convertible_s<T, void> : std::is_void<T> {};
+template <>
+struct ready_convertible_s<void, void> : std::true_type {};
+template <class T, class V>
+concept ready_convertible = ready_convertible_s<T, V>::value;
+} // namespace detail
 
 /// A lazy, move-only coroutine task whose type says nothing about how its frame was allocated or
 /// which coroutine produced it: the C++ counterpart of Rust's `Pin<Box<dyn Future<Output = T>>>`.
@@ -26,9 +45,12 @@ namespace cotrait {
 ///   process default (the recycling resource unless changed).
 /// - Completion resumes the awaiting coroutine by symmetric transfer, or through the per-thread
 ///   trampoline where the compiler would not make that a tail call (see config.hpp).
+/// - A task may instead hold a ready outcome (`cotrait::ready(v)`, `cotrait::ready_error(e)`): no
+///   frame; awaiting it does not suspend. The one-consumer and misuse rules are the same.
 template <class T = void>
 class [[nodiscard]] COTRAIT_CORO_TASK_ATTRS boxed_task {
     using base_handle = std::coroutine_handle<detail::task_promise<T>>;
+    using box_type = detail::ready_box<T>;
 
 public:
     class promise_type : public detail::task_promise<T>, public detail::dynamic_frame_policy {
@@ -43,11 +65,11 @@ public:
 
     /// An empty task; awaiting it throws `task_misuse`.
     boxed_task() noexcept = default;
-    boxed_task(boxed_task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
+    boxed_task(boxed_task&& other) noexcept : bits_(std::exchange(other.bits_, 0)) {}
     boxed_task& operator=(boxed_task&& other) noexcept {
         if (this != &other) {
             reset();
-            h_ = std::exchange(other.h_, {});
+            bits_ = std::exchange(other.bits_, 0);
         }
         return *this;
     }
@@ -57,33 +79,108 @@ public:
     /// Adopts the frame of a static_task: ownership of the coroutine moves, nothing is allocated.
     template <class Alloc>
     boxed_task(static_task<T, Alloc>&& other) noexcept // NOLINT(google-explicit-constructor)
-        : h_(detail::as_base_handle<T>(std::exchange(other.h_, {}))) {}
+        : bits_(frame_bits(detail::as_base_handle<T>(std::exchange(other.h_, {})))) {}
+
+    /// An already-completed task holding `r.value` (`return cotrait::ready(v);`): no coroutine
+    /// frame; the outcome lives in a small block recycled per thread. Awaiting it does not suspend.
+    template <class V>
+    requires detail::ready_convertible<T, V>
+    boxed_task(ready_value<V>&& r) // NOLINT(google-explicit-constructor)
+        : bits_(ready_bits(make_box(std::move(r)))) {}
+
+    /// An already-failed task (`return cotrait::ready_error(e);`): awaiting it rethrows.
+    boxed_task(ready_exception&& e) // NOLINT(google-explicit-constructor)
+        : bits_(ready_bits(detail::make_ready_error_box<T>(std::move(e.error)))) {}
 
     /// Destroys the frame (and with it the coroutine's parameters and locals) if the task owns one.
     ~boxed_task() { reset(); }
 
     /// Starts the task and suspends the caller until it completes; yields the result (moved out)
     /// or rethrows the exception. Throws `task_misuse` if the task is empty or was awaited before.
-    auto operator co_await() const { return detail::checked_awaiter<T>(h_); }
+    auto operator co_await() const {
+        if (box_type* box = held_box()) {
+            if (!box->claim()) {
+                detail::report_misuse(task_errc::already_awaited);
+            }
+            return awaiter(box);
+        }
+        return awaiter(detail::checked_awaiter<T>(frame()));
+    }
 
-    /// True if the task owns a frame.
-    [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(h_); }
+    /// True if the task owns a frame or a ready outcome.
+    [[nodiscard]] bool valid() const noexcept { return bits_ != 0; }
     explicit operator bool() const noexcept { return valid(); }
-    /// True if the task owns a frame whose body has finished.
-    [[nodiscard]] bool done() const noexcept { return h_ && h_.done(); }
+    /// True if the task owns a frame whose body has finished, or holds a ready outcome.
+    [[nodiscard]] bool done() const noexcept {
+        return bits_ != 0 && (held_box() != nullptr || frame().done());
+    }
+    /// True if the task holds a ready outcome (made from cotrait::ready / ready_error), not a
+    /// frame.
+    [[nodiscard]] bool is_ready_value() const noexcept { return held_box() != nullptr; }
 
 private:
-    explicit boxed_task(base_handle h) noexcept : h_(h) {}
+    // The frame path is the task_awaiter of every cotrait task; the ready path never suspends.
+    class awaiter {
+    public:
+        explicit awaiter(detail::task_awaiter<T> frame) noexcept : frame_(frame) {}
+        explicit awaiter(box_type* box) noexcept : frame_(nullptr), box_(box) {}
+        bool await_ready() const noexcept { return box_ != nullptr; }
+        detail::transfer_result await_suspend(std::coroutine_handle<> caller) noexcept {
+            return frame_.await_suspend(caller);
+        }
+        T await_resume() { return box_ != nullptr ? box_->take() : frame_.await_resume(); }
 
-    void reset() noexcept {
-        if (h_) {
-            std::exchange(h_, {}).destroy();
+    private:
+        detail::task_awaiter<T> frame_;
+        box_type* box_ = nullptr;
+    };
+
+    explicit boxed_task(base_handle h) noexcept : bits_(frame_bits(h)) {}
+
+    template <class V>
+    static box_type* make_box(ready_value<V>&& r) {
+        if constexpr (std::is_void_v<V>) {
+            return detail::make_ready_box<T>();
+        } else {
+            return detail::make_ready_box<T>(std::move(r.value));
         }
     }
 
-    // One pointer: the frame. Every promise a boxed_task can own starts with task_promise<T>, so
-    // the shared part of the promise sits at the same place in every frame (see as_base_handle).
-    base_handle h_;
+    // A frame's address is at least pointer-aligned (it starts with the resume function's
+    // address), and so is a box: the low bit is free to say which one the task holds.
+    static constexpr std::uintptr_t ready_tag = 1;
+    static std::uintptr_t frame_bits(base_handle h) noexcept {
+        return reinterpret_cast<std::uintptr_t>(h.address());
+    }
+    static std::uintptr_t ready_bits(box_type* box) noexcept {
+        static_assert(alignof(box_type) > 1);
+        return reinterpret_cast<std::uintptr_t>(box) | ready_tag;
+    }
+    base_handle frame() const noexcept {
+        return base_handle::from_address(reinterpret_cast<void*>(bits_));
+    }
+    box_type* held_box() const noexcept {
+        return (bits_ & ready_tag) != 0 ? reinterpret_cast<box_type*>(bits_ & ~ready_tag) : nullptr;
+    }
+
+    void reset() noexcept {
+        if (bits_ == 0) {
+            return;
+        }
+        if (box_type* box = held_box()) {
+            bits_ = 0;
+            detail::destroy_ready_box(box);
+        } else {
+            const base_handle h = frame();
+            bits_ = 0;
+            h.destroy();
+        }
+    }
+
+    // One pointer: the frame, or a ready box tagged in the low bit. Every promise a boxed_task can
+    // own starts with task_promise<T>, so the shared part of the promise sits at the same place
+    // in every frame (see as_base_handle).
+    std::uintptr_t bits_ = 0;
 };
 
 } // namespace cotrait

@@ -18,6 +18,8 @@
 #include <cotrait/interface.hpp>
 #include <cotrait/local_task.hpp>
 #include <cotrait/new_delete.hpp>
+#include <cotrait/profile.hpp>
+#include <cotrait/ready.hpp>
 #include <cotrait/recycling.hpp>
 #include <cotrait/resume_on.hpp>
 #include <cotrait/run_loop.hpp>

@@ -7,12 +7,11 @@
 #include <cotrait/awaitable_traits.hpp>
 #include <cotrait/boxed_task.hpp>
 #include <cotrait/config.hpp>
-#include <cotrait/counting.hpp>
 #include <cotrait/detail/interface_pp.hpp>
+#include <cotrait/detail/throw.hpp>
 #include <cotrait/frame_allocator.hpp>
 #include <cotrait/local_task.hpp>
 #include <cotrait/static_task.hpp>
-#include <cotrait/sync_wait.hpp>
 
 #include <array>
 #include <concepts>
@@ -20,9 +19,8 @@
 #include <initializer_list>
 #include <memory>
 #include <memory_resource>
-#include <ostream>
 #include <span>
-#include <string>
+#include <stdexcept>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -161,9 +159,11 @@ constexpr std::array<method_info, N + M> concat_methods(const std::array<method_
 }
 
 // Where the adapter keeps the implementation: by value, or by address for `Impl = T&`.
+// value_type is what the generated overrides call the methods on.
 template <class Impl>
 class impl_storage {
 public:
+    using value_type = Impl;
     template <class... A>
     explicit impl_storage(A&&... a) : impl_(std::forward<A>(a)...) {}
     Impl& get() noexcept { return impl_; }
@@ -175,12 +175,49 @@ private:
 template <class Impl>
 class impl_storage<Impl&> {
 public:
+    using value_type = Impl;
     explicit impl_storage(Impl& i) noexcept : impl_(std::addressof(i)) {}
     Impl& get() noexcept { return *impl_; }
     const Impl& get() const noexcept { return *impl_; }
 
 private:
     Impl* impl_;
+};
+
+// The tag under which cotrait::forwarding stores its inner interface: `Inner` is a reference
+// (kept as an address) or a pointer-like owner (std::unique_ptr, std::shared_ptr) that the
+// overrides dereference on every call.
+template <class Inner>
+struct forward_to;
+
+template <class Inner>
+class impl_storage<forward_to<Inner>> {
+    using held_type =
+        std::conditional_t<std::is_reference_v<Inner>, std::remove_reference_t<Inner>*, Inner>;
+
+public:
+    using value_type = std::remove_reference_t<decltype(*std::declval<const held_type&>())>;
+
+    explicit impl_storage(Inner inner) : held_(hold(static_cast<Inner&&>(inner))) {
+        // A null owner would only fail at the first call, far from the mistake.
+        if (!held_) {
+            throw_exception(
+                std::invalid_argument("cotrait::forwarding: the inner interface pointer is null"));
+        }
+    }
+    value_type& get() noexcept { return *held_; }
+    const value_type& get() const noexcept { return *held_; }
+
+private:
+    static held_type hold(Inner&& inner) noexcept {
+        if constexpr (std::is_reference_v<Inner>) {
+            return std::addressof(inner);
+        } else {
+            return static_cast<Inner&&>(inner);
+        }
+    }
+
+    held_type held_;
 };
 
 } // namespace detail
@@ -232,7 +269,7 @@ template <class Top, class Impl>
 class async_interface::cotrait_layer : public Top {
 public:
     /// The implementation type (cv-qualified if the adapter holds a const reference).
-    using cotrait_impl_type = std::remove_reference_t<Impl>;
+    using cotrait_impl_type = typename detail::impl_storage<Impl>::value_type;
 
     /// The wrapped implementation. Named with the reserved `cotrait_` prefix so that it cannot
     /// collide with an async method of the interface (a plain `impl()` did).
@@ -339,6 +376,38 @@ adapter<I, Impl&> adapt_ref(Impl& impl) {
     return adapter<I, Impl&>(impl);
 }
 
+/// A forwarding decorator base: implements the interface `I` by forwarding every async method,
+/// provided ones included, to an inner `I` held as `Inner`: `I&` (which must outlive the
+/// decorator), `std::unique_ptr<I>` or `std::shared_ptr<I>` (or a pointer-like owner of a type
+/// derived from `I`). A decorator derives from it and overrides only the methods it changes,
+/// reaching the wrapped object through cotrait_inner(). A forwarded call returns the inner call's
+/// task itself: no coroutine frame of its own. Construction from a null owner throws
+/// std::invalid_argument. See docs/interfaces.md, "Forwarding decorators".
+template <class I, class Inner = I&>
+class forwarding : public I::template cotrait_layer<I, detail::forward_to<Inner>> {
+    static_assert(std::is_base_of_v<async_interface, I>,
+                  "cotrait::forwarding<I, Inner>: I must be declared with COTRAIT_INTERFACE");
+    using cotrait_base = typename I::template cotrait_layer<I, detail::forward_to<Inner>>;
+    using cotrait_inner_type = typename cotrait_base::cotrait_impl_type;
+    static_assert(std::is_base_of_v<I, cotrait_inner_type> && !std::is_const_v<cotrait_inner_type>,
+                  "cotrait::forwarding<I, Inner>: Inner must refer to a mutable I (I&, "
+                  "std::unique_ptr<I>, std::shared_ptr<I>)");
+
+public:
+    /// Holds `inner` (referred to when `Inner` is a reference, else moved in).
+    explicit forwarding(Inner inner) : cotrait_base(std::in_place, static_cast<Inner&&>(inner)) {}
+    /// Wraps another forwarding of the same type (one more layer). Without it, stacking
+    /// `forwarding<I> outer(inner_layer)` would pick the deleted copy constructor: an interface is
+    /// never copied.
+    explicit forwarding(forwarding& inner) requires std::is_lvalue_reference_v<Inner>
+        : forwarding(static_cast<Inner>(inner)) {}
+
+    /// The wrapped interface.
+    cotrait_inner_type& cotrait_inner() noexcept { return this->cotrait_impl(); }
+    /// The wrapped interface.
+    const cotrait_inner_type& cotrait_inner() const noexcept { return this->cotrait_impl(); }
+};
+
 /// The async methods of interface `I`, its bases' first, in declaration order.
 template <class I>
 inline constexpr auto async_methods_v = I::cotrait_methods();
@@ -355,62 +424,6 @@ template <class I, class PM>
 const method_info* find_method(PM pm) noexcept {
     const std::size_t i = I::cotrait_index_of(pm);
     return i == npos_method ? nullptr : &async_methods_v<I>[i];
-}
-
-/// The frames one call allocated: how many and how many bytes (each frame's block, with the
-/// allocation record, as handed out by the resource).
-struct frame_usage {
-    std::size_t frames = 0;
-    std::size_t bytes = 0;
-};
-
-/// Calls `make()` (which returns an awaitable, typically a task), runs it to completion with
-/// sync_wait and returns the coroutine frames allocated meanwhile on this thread from the
-/// per-scope resource: the task's own frame and those of the coroutines it awaits. Frames given an
-/// allocator per call (std::allocator_arg) or created on other threads are not seen, and neither
-/// are static_task<T, A> frames with a fixed allocator A.
-template <class F>
-frame_usage measure_frames(F&& make) {
-    counting<> counter;
-    {
-        frame_allocator_scope scope(counter);
-        sync_wait(std::forward<F>(make)());
-    }
-    const counting_stats s = counter.stats();
-    return {static_cast<std::size_t>(s.allocations), static_cast<std::size_t>(s.bytes_allocated)};
-}
-
-/// One line of a per-method frame table.
-struct method_profile {
-    method_info info{};
-    frame_usage per_call{};
-};
-
-/// Measures one call `(obj.*pm)(args...)` of an async method of `I` (see measure_frames).
-template <class I, class PM, class Obj, class... A>
-method_profile profile_method(Obj& obj, PM pm, A&&... args) {
-    const method_info* info = find_method<I>(pm);
-    method_profile out;
-    if (info != nullptr) {
-        out.info = *info;
-    }
-    out.per_call = measure_frames([&] { return (obj.*pm)(std::forward<A>(args)...); });
-    return out;
-}
-
-/// Prints "method  frames/call  bytes/call" lines.
-inline void print_profile(std::ostream& os, std::span<const method_profile> rows) {
-    os << "method                          frames/call  bytes/call\n";
-    for (const method_profile& r : rows) {
-        std::string label(r.info.interface);
-        label += "::";
-        label += r.info.name;
-        os << label;
-        for (std::size_t i = label.size(); i < 32; ++i) {
-            os << ' ';
-        }
-        os << ' ' << r.per_call.frames << "            " << r.per_call.bytes << '\n';
-    }
 }
 
 } // namespace cotrait

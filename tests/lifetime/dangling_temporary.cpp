@@ -3,6 +3,7 @@
 // coroutine whose task outlives the full expression is diagnosed (-Wdangling, made an error here).
 #define COTRAIT_LIFETIME_CHECKS 1
 #include <cotrait/interface.hpp>
+#include <cotrait/sync_wait.hpp>
 
 #include <string>
 

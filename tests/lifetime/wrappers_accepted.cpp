@@ -3,6 +3,7 @@
 // the safe patterns raise no -Wdangling.
 #define COTRAIT_LIFETIME_CHECKS 1
 #include <cotrait/interface.hpp>
+#include <cotrait/sync_wait.hpp>
 
 #include <coroutine>
 #include <string>

@@ -337,7 +337,8 @@ inline frame_record* recycled_allocate(std::size_t block) {
 
 // The hot path of a free: the block was allocated on this thread and its class has room. `block`
 // must be the record's block size.
-inline bool recycled_free_here(frame_record* r, [[maybe_unused]] std::size_t block) noexcept {
+inline bool recycled_free_here([[maybe_unused]] frame_record* r,
+                               [[maybe_unused]] std::size_t block) noexcept {
 #if COTRAIT_RECYCLING
     thread_cache& c = tls_cache;
     // Blocks above the largest class are never stamped with a thread's tag; the size test folds
@@ -366,7 +367,7 @@ inline void push_remote(recycling_inbox& b, frame_record* r, std::size_t block) 
 
 // Every other free of a block whose owner is a recycling inbox or the global heap.
 COTRAIT_NOINLINE inline void recycled_free_slow(frame_record* r) noexcept {
-    const std::uintptr_t owner = r->owner;
+    [[maybe_unused]] const std::uintptr_t owner = r->owner;
     const std::size_t block = r->block;
 #if COTRAIT_RECYCLING
     if ((owner & owner_tag_mask) == owner_tag_recycling) {
