@@ -38,6 +38,7 @@ PRELUDE = """// The #line directive before the block makes GCC take it for a hea
 #include <memory>
 #include <memory_resource>
 #include <optional>
+#include <stdexcept>
 #include <stop_token>
 #include <string>
 #include <string_view>
