@@ -1,6 +1,10 @@
 // Compile-time configuration of cotrait: how resumption is made stack-safe, whether frames are
-// recycled, and which compiler attributes are available. Every macro here can be predefined by the
-// user to override the automatic choice.
+// recycled, which debug checks are on, and which compiler attributes are available. Every option
+// (every macro below guarded by `#if !defined`) can be predefined by the user, on the command line
+// or before the first cotrait include, to override the automatic choice; docs/design.md
+// ("Configuration") has the table. All translation units of a program must agree on every option;
+// a mismatch in one that changes a type's layout (COTRAIT_THREAD_CHECKS) is a link error, see
+// COTRAIT_ABI_NAMESPACE at the end.
 #pragma once
 
 #include <version>
@@ -84,11 +88,28 @@
 #define COTRAIT_RECYCLING_MAX_BLOCK 4096
 #endif
 
+// Largest frame alignment the allocation functions provide. Neither GCC nor Clang tells a promise's
+// operator new how aligned the frame must be (they call operator new(size_t) and lay the frame out
+// as if the block were aligned like the frame's most aligned member). A frame's size is a multiple
+// of its alignment, so a frame whose size is a multiple of 32 may need up to
+// min(size & -size, COTRAIT_MAX_FRAME_ALIGNMENT) and gets it; other frames are never over-aligned.
+// Define it to 16 to turn the handling off (only if no coroutine has locals aligned beyond 16).
+// Checked (power of two, at least 16) in detail/frame_alignment.hpp.
+#if !defined(COTRAIT_MAX_FRAME_ALIGNMENT)
+#define COTRAIT_MAX_FRAME_ALIGNMENT 128
+#endif
+
 // ---- Exceptions ---------------------------------------------------------------------------------
+// 0 turns every throw into a message and std::abort (detail/throw.hpp). Forcing 0 with exceptions
+// on is allowed (errors then abort); forcing 1 without them cannot compile a throw.
+#if !defined(COTRAIT_EXCEPTIONS)
 #if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
 #define COTRAIT_EXCEPTIONS 1
 #else
 #define COTRAIT_EXCEPTIONS 0
+#endif
+#elif COTRAIT_EXCEPTIONS && !defined(__cpp_exceptions) && !defined(__EXCEPTIONS)
+#error "COTRAIT_EXCEPTIONS=1 needs exceptions enabled (drop -fno-exceptions or define it to 0)"
 #endif
 
 // ---- Misuse diagnostics -------------------------------------------------------------------------
@@ -104,11 +125,39 @@
 
 // ---- Sized deallocation -------------------------------------------------------------------------
 // Clang < 19 leaves sized deallocation off by default; a promise that relies on
-// operator delete(void*, size_t) then has to record the size itself.
+// operator delete(void*, size_t) then has to record the size itself. Forcing 0 is always valid;
+// forcing 1 needs the global sized operator delete, which <new> only declares with the feature.
+#if !defined(COTRAIT_SIZED_DEALLOCATION)
 #if defined(__cpp_sized_deallocation)
 #define COTRAIT_SIZED_DEALLOCATION 1
 #else
 #define COTRAIT_SIZED_DEALLOCATION 0
+#endif
+#elif COTRAIT_SIZED_DEALLOCATION && !defined(__cpp_sized_deallocation)
+#error "COTRAIT_SIZED_DEALLOCATION=1 needs -fsized-deallocation (or define it to 0)"
+#endif
+
+// ---- Debug checks -------------------------------------------------------------------------------
+// COTRAIT_THREAD_CHECKS == 1 makes local_task record its creating thread and diagnose use on any
+// other (local_task.hpp). It changes local_task's layout, hence COTRAIT_ABI_NAMESPACE below.
+#if !defined(COTRAIT_THREAD_CHECKS)
+#if defined(NDEBUG)
+#define COTRAIT_THREAD_CHECKS 0
+#else
+#define COTRAIT_THREAD_CHECKS 1
+#endif
+#endif
+
+// COTRAIT_ARENA_CHECKS == 1: releasing or destroying an arena_resource or an inline_storage while
+// frames allocated from it are alive aborts with a message, instead of leaving those frames to be
+// destroyed later through dangling memory, or leaked. Behaviour only (the counters exist either
+// way), so no ABI tag.
+#if !defined(COTRAIT_ARENA_CHECKS)
+#if defined(NDEBUG)
+#define COTRAIT_ARENA_CHECKS 0
+#else
+#define COTRAIT_ARENA_CHECKS 1
+#endif
 #endif
 
 // ---- Clang coroutine attributes -----------------------------------------------------------------
@@ -151,4 +200,20 @@
 #define COTRAIT_NOINLINE
 #define COTRAIT_LIKELY(x) (x)
 #define COTRAIT_UNLIKELY(x) (x)
+#endif
+
+// ---- ABI tag ------------------------------------------------------------------------------------
+// Types whose layout depends on an option live in `inline namespace COTRAIT_ABI_NAMESPACE` inside
+// namespace cotrait, whose name spells the option's value. Code keeps writing
+// `cotrait::local_task<T>`, but the mangled name of every function that takes or returns one
+// carries the tag, so two translation units built with different settings (typically one with
+// NDEBUG and one without) fail to link instead of silently disagreeing about the type (an ODR
+// violation that would corrupt memory at run time). Guarded by tests/abi/.
+#if COTRAIT_THREAD_CHECKS != 0 && COTRAIT_THREAD_CHECKS != 1
+#error "COTRAIT_THREAD_CHECKS must be 0 or 1"
+#endif
+#if COTRAIT_THREAD_CHECKS
+#define COTRAIT_ABI_NAMESPACE abi_tc1
+#else
+#define COTRAIT_ABI_NAMESPACE abi_tc0
 #endif

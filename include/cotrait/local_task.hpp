@@ -13,17 +13,6 @@
 #include <type_traits>
 #include <utility>
 
-// COTRAIT_THREAD_CHECKS == 1 makes local_task record its creating thread and diagnose use on any
-// other. On by default in debug builds; it changes local_task's layout, so every translation unit
-// of a program must agree on it.
-#if !defined(COTRAIT_THREAD_CHECKS)
-#if defined(NDEBUG)
-#define COTRAIT_THREAD_CHECKS 0
-#else
-#define COTRAIT_THREAD_CHECKS 1
-#endif
-#endif
-
 namespace cotrait {
 
 namespace detail {
@@ -57,6 +46,10 @@ private:
 #endif
 
 } // namespace detail
+
+// COTRAIT_THREAD_CHECKS (config.hpp) changes local_task's layout: the ABI tag makes TUs that
+// disagree on it fail to link.
+inline namespace COTRAIT_ABI_NAMESPACE {
 
 /// A lazy, move-only task with `boxed_task<T>`'s semantics and layout cost that is bound to the
 /// thread that created it, for services that hold non-thread-safe state (the analog of
@@ -187,5 +180,7 @@ private:
     mutable bool started_ = false;
 #endif
 };
+
+} // namespace COTRAIT_ABI_NAMESPACE
 
 } // namespace cotrait

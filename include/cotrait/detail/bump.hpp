@@ -9,16 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-// Debug check of the bump resources: releasing or destroying an arena or an inline_storage while
-// frames allocated from it are alive aborts with a message, instead of leaving those frames to be
-// destroyed (later, through dangling memory) or leaked.
-#if !defined(COTRAIT_ARENA_CHECKS)
-#if defined(NDEBUG)
-#define COTRAIT_ARENA_CHECKS 0
-#else
-#define COTRAIT_ARENA_CHECKS 1
-#endif
-#endif
+// COTRAIT_ARENA_CHECKS (config.hpp) turns on the fatal_live_frames diagnostic.
 
 namespace cotrait::detail {
 

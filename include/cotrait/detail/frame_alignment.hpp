@@ -2,16 +2,6 @@
 // placed inside a larger block behind a second, displaced record.
 #pragma once
 
-// Largest frame alignment the allocation functions provide. Neither GCC nor Clang tells a promise's
-// operator new how aligned the frame must be (they call operator new(size_t) and lay the frame out
-// as if the block were aligned like the frame's most aligned member). A frame's size is a multiple
-// of its alignment, so a frame whose size is a multiple of 32 may need up to
-// min(size & -size, COTRAIT_MAX_FRAME_ALIGNMENT) and gets it; other frames are never over-aligned.
-// Define it to 16 to turn the handling off (only if no coroutine has locals aligned beyond 16).
-#if !defined(COTRAIT_MAX_FRAME_ALIGNMENT)
-#define COTRAIT_MAX_FRAME_ALIGNMENT 128
-#endif
-
 #include <cotrait/config.hpp>
 #include <cotrait/detail/frame_record.hpp>
 #include <cotrait/detail/frame_selection.hpp>
@@ -27,6 +17,7 @@
 
 namespace cotrait::detail {
 
+// COTRAIT_MAX_FRAME_ALIGNMENT is defined in config.hpp.
 static_assert(COTRAIT_MAX_FRAME_ALIGNMENT >= frame_granule &&
                   (COTRAIT_MAX_FRAME_ALIGNMENT & (COTRAIT_MAX_FRAME_ALIGNMENT - 1)) == 0,
               "COTRAIT_MAX_FRAME_ALIGNMENT must be a power of two, at least 16");
