@@ -68,7 +68,7 @@ public:
             if (al <= std::align_val_t{16}) {
                 ref_detail::ref_deallocate(p, n);
             } else {
-                ::operator delete(p, n, al);
+                ::operator delete(p, al); // unsized: Clang 14 declares no sized deallocation
             }
         }
 
