@@ -245,7 +245,9 @@ TEMPLATE_TEST_CASE("tasks are move-only and moving transfers the frame", "[task]
     CHECK(b.valid());
     task c = value_of<TestType>(2, s2);
     c = std::move(b); // frees c's original frame
-    CHECK(res.deallocations == 1);
+    // Exactly one frame is alive now. Clang may elide c's first frame (HALO: it never escapes this
+    // function; the ASan preset builds with -O1), so count what is alive rather than the frees.
+    CHECK(res.allocations - res.deallocations == 1);
     CHECK(sync_wait(c) == 1);
     CHECK(s1);
     CHECK_FALSE(s2);
