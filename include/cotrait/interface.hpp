@@ -158,6 +158,11 @@ constexpr std::array<method_info, N + M> concat_methods(const std::array<method_
     return out;
 }
 
+// A storage tag whose layer wraps every call (cotrait::instrumented): the generated override then
+// asks the layer for a hook (cotrait_enter) around the call to the implementation.
+template <class Tag>
+struct hooked_storage : std::false_type {};
+
 // Where the adapter keeps the implementation: by value, or by address for `Impl = T&`.
 // value_type is what the generated overrides call the methods on.
 template <class Impl>
@@ -280,7 +285,19 @@ public:
         return cotrait_storage_.get();
     }
 
+    /// True if the storage hooks every call (the generated overrides then use cotrait_enter).
+    static constexpr bool cotrait_hooked = detail::hooked_storage<Impl>::value;
+    /// The hook around one call of the method whose dispatch struct is M: constructed before the
+    /// call to the implementation, handed its task (finish) right after.
+    template <class M>
+    auto cotrait_enter() const noexcept {
+        return cotrait_storage_.template enter<Top, M>();
+    }
+
 protected:
+    /// The storage itself (decorators keep their own state there).
+    const detail::impl_storage<Impl>& cotrait_storage() const noexcept { return cotrait_storage_; }
+
     template <class... A>
     explicit cotrait_layer(std::in_place_t /*tag*/, A&&... a)
         : cotrait_storage_(std::forward<A>(a)...) {}
@@ -340,10 +357,16 @@ constexpr bool costs_one_frame() noexcept {
 inline constexpr int call_adopt = 0;
 inline constexpr int call_await = 1;
 inline constexpr int call_default = 2;
-template <class M, class Task, class Impl>
+inline constexpr int call_hooked = 3; // adopt, through the layer's hook
+template <class M, class Task, class Impl, bool Hooked>
 constexpr int call_kind() noexcept {
     if constexpr (method_status<M, Impl>() != method_ok) {
         return call_default;
+    } else if constexpr (Hooked) {
+        static_assert(adoptable_v<Task, typename M::template cotrait_result_of<
+                                            self_for<typename M::cotrait_pm, Impl>>>,
+                      "cotrait: a hooked layer wraps an interface, whose tasks it adopts");
+        return call_hooked;
     } else if constexpr (adoptable_v<Task, typename M::template cotrait_result_of<
                                                self_for<typename M::cotrait_pm, Impl>>>) {
         return call_adopt;
@@ -387,6 +410,27 @@ constexpr auto interface_methods() noexcept {
             return concat_methods(interface_methods<typename I::cotrait_base_interface>(),
                                   std::array<method_info, sizeof...(M)>{{M::cotrait_info()...}});
         }(typename I::cotrait_own_methods{});
+    }
+}
+
+// The position of the dispatch struct M in async_methods_v<I> (bases' methods first).
+template <class I, class M>
+constexpr std::size_t method_position() noexcept {
+    if constexpr (std::is_same_v<I, async_interface>) {
+        return npos_method;
+    } else {
+        using base = typename I::cotrait_base_interface;
+        constexpr std::size_t in_base = method_position<base, M>();
+        if constexpr (in_base != npos_method) {
+            return in_base;
+        } else {
+            return []<class... Own>(method_list<void, Own...>) {
+                std::size_t i = interface_methods<base>().size();
+                std::size_t found = npos_method;
+                ((found = (found == npos_method && std::is_same_v<Own, M>) ? i : found, ++i), ...);
+                return found;
+            }(typename I::cotrait_own_methods{});
+        }
     }
 }
 
@@ -667,12 +711,17 @@ const method_info* find_method(PM pm) noexcept {
         using cotrait_task = COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)>;               \
         constexpr int cotrait_kind =                                                               \
             ::cotrait::detail::call_kind<COTRAIT_DETAIL_MT(name, i), cotrait_task,                 \
-                                         typename cotrait_next::cotrait_impl_type>();              \
+                                         typename cotrait_next::cotrait_impl_type,                 \
+                                         cotrait_next::cotrait_hooked>();                          \
         if constexpr (cotrait_kind == ::cotrait::detail::call_adopt) {                             \
             /* The task is constructed here, not in a helper function, so that Clang's */          \
             /* coro_lifetimebound analysis sees a plain move of a prvalue. */                      \
             return cotrait_task(                                                                   \
                 this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params)));     \
+        } else if constexpr (cotrait_kind == ::cotrait::detail::call_hooked) {                     \
+            auto cotrait_hook = this->template cotrait_enter<COTRAIT_DETAIL_MT(name, i)>();        \
+            return cotrait_hook.finish(cotrait_task(                                               \
+                this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params))));    \
         } else if constexpr (cotrait_kind == ::cotrait::detail::call_await) {                      \
             return ::cotrait::detail::await_into<cotrait_task>(                                    \
                 this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params)));     \
