@@ -191,6 +191,24 @@ TEST_CASE("instrumented report prints one aligned line per method") {
     }
 }
 
+TEST_CASE("instrumented counts a call that throws before returning a task as a failure") {
+    // A virtual implementation whose override is not a coroutine and throws at the call.
+    struct Throwing final : instr::Counter {
+        cotrait::boxed_task<int> add(int /*n*/) override { throw std::length_error("at the call"); }
+        cotrait::boxed_task<void> fail(std::string /*why*/) override { co_return; }
+        cotrait::boxed_task<int> total() const override { co_return 0; }
+    } inner;
+    cotrait::instrumented<instr::Counter> counted(inner);
+    CHECK_THROWS_AS(counted.add(1), std::length_error);
+    // The per-call frame scope was left: later frames come from the usual resource again.
+    CHECK(cotrait::measure_frames([&] { return counted.total(); }).frames == 1);
+    const auto rows = counted.cotrait_stats();
+    CHECK(row(rows, "add").calls == 1);
+    CHECK(row(rows, "add").failures == 1);
+    CHECK(row(rows, "add").completed == 0);
+    CHECK(row(rows, "total").failures == 0);
+}
+
 TEST_CASE("instrumented rejects a null owner") {
     std::unique_ptr<instr::Counter> none;
     using counted = cotrait::instrumented<instr::Counter, std::unique_ptr<instr::Counter>>;

@@ -140,7 +140,13 @@ public:
     }
     instrument_hook(const instrument_hook&) = delete;
     instrument_hook& operator=(const instrument_hook&) = delete;
-    ~instrument_hook() = default;
+    // Without finish(), the call to the inner method threw (a non-coroutine override that throws
+    // before returning a task): a failure of that call.
+    ~instrument_hook() {
+        if (scope_) {
+            c_->failures.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
 
     template <class Task>
     Task finish(Task inner) {
