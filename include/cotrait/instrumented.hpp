@@ -7,6 +7,7 @@
 #include <cotrait/counting.hpp>
 #include <cotrait/frame_allocator.hpp>
 #include <cotrait/interface.hpp>
+#include <cotrait/recycling.hpp>
 
 #include <array>
 #include <atomic>
@@ -76,9 +77,10 @@ struct method_counters {
     std::atomic<std::uint64_t> completed{0};
     std::atomic<std::uint64_t> max_ns{0};
     std::array<std::atomic<std::uint64_t>, latency_buckets> histogram{};
-    // The frame resource of this method's inner calls: counts them, then hands the blocks to the
-    // default upstream. Frames are freed back here, so the decorator must outlive its tasks.
-    sync_counting<> frames;
+    // The frame resource of this method's inner calls: counts them, then takes the blocks from
+    // the recycling resource (the default for frames), so that the inner frame still comes from
+    // the thread's cache. Frames are freed back here, so the decorator must outlive its tasks.
+    sync_counting<> frames{recycling_resource()};
 
     void record(std::uint64_t ns) noexcept {
         histogram[static_cast<std::size_t>(std::bit_width(ns))].fetch_add(
