@@ -28,7 +28,7 @@ UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 DISPATCH_ORDER = ["sync_inline", "sync_virtual", "ref_direct", "static_direct", "static_adapter",
                   "ref_virtual", "boxed_virtual", "boxed_macro", "bare_new_delete"]
 ALLOC_ORDER = ["-", "freelist", "new_delete", "new_delete+mimalloc", "new_delete+jemalloc",
-               "new_delete+tcmalloc", "recycling", "arena", "pmr_pool", "inline_storage"]
+               "new_delete+tcmalloc", "recycling", "arena", "pmr_pool", "inline_resource"]
 DISPATCH_TEXT = {
     "sync_inline": "sync inline call",
     "sync_virtual": "sync virtual call (the floor)",
