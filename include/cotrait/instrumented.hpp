@@ -80,7 +80,7 @@ struct method_counters {
     // The frame resource of this method's inner calls: counts them, then takes the blocks from
     // the recycling resource (the default for frames), so that the inner frame still comes from
     // the thread's cache. Frames are freed back here, so the decorator must outlive its tasks.
-    sync_counting<> frames{recycling_resource()};
+    sync_counting_resource<> frames{recycling_resource()};
 
     void record(std::uint64_t ns) noexcept {
         histogram[static_cast<std::size_t>(std::bit_width(ns))].fetch_add(
