@@ -28,6 +28,20 @@ ASYNC_INTERFACE(Counter, (add, (int), ((int)n)), (fail, (void), ((std::string)wh
 
 ASYNC_INTERFACE_EXTENDS(GatedCounter, Counter, (wait_then, (int), ((int)n)));
 
+// Thread-affine tasks, and a reference result.
+ASYNC_LOCAL_INTERFACE(Slots, (slot, (int&), ((int)i)), (clear, (void), ()));
+
+struct SlotsImpl {
+    int values[4] = {};
+    cotrait::static_task<int&> slot(int i) { co_return values[i]; }
+    cotrait::static_task<void> clear() {
+        for (int& v : values) {
+            v = 0;
+        }
+        co_return;
+    }
+};
+
 struct CounterImpl {
     int sum = 0;
     cotrait::async_event* gate = nullptr;
@@ -207,6 +221,21 @@ TEST_CASE("instrumented counts a call that throws before returning a task as a f
     CHECK(row(rows, "add").failures == 1);
     CHECK(row(rows, "add").completed == 0);
     CHECK(row(rows, "total").failures == 0);
+}
+
+TEST_CASE("instrumented wraps local interfaces and passes references through") {
+    instr::SlotsImpl impl;
+    cotrait::adapter<instr::Slots, instr::SlotsImpl&> inner(impl);
+    cotrait::instrumented<instr::Slots> counted(inner);
+    int& r = cotrait::sync_wait(counted.slot(2));
+    CHECK(&r == &impl.values[2]);
+    r = 5;
+    cotrait::sync_wait(counted.clear());
+    CHECK(impl.values[2] == 0);
+    const auto rows = counted.cotrait_stats();
+    CHECK(row(rows, "slot").calls == 1);
+    CHECK(row(rows, "clear").calls == 1);
+    CHECK(row(rows, "clear").completed == 1);
 }
 
 TEST_CASE("instrumented rejects a null owner") {
