@@ -30,6 +30,7 @@ struct wait_node {
 class wait_fifo {
 public:
     [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+    [[nodiscard]] wait_node* front() const noexcept { return head_; }
 
     void push_back(wait_node& n) noexcept {
         n.next = nullptr;
