@@ -349,14 +349,23 @@ private:
                 if constexpr (Quiet) {
                     detail::resume_root(self->handle_);
                 } else {
-                    fire(self);
+                    continue_via_executor(self);
                 }
             }
         }
     };
 
+    // Called by the service (its thread, or its destructor) once the entry left the heap.
     static void fire(void* owner) noexcept {
         auto* self = static_cast<sleep_awaiter*>(owner);
+        // The service is done with the entry, and may be destroyed before the coroutine runs on
+        // its executor: a stop request from now on must not call into it. Disarming waits for a
+        // callback running on another thread (which finds the entry fired and does nothing).
+        self->callback_.reset();
+        continue_via_executor(self);
+    }
+
+    static void continue_via_executor(sleep_awaiter* self) noexcept {
         if (!self->hand_to_executor()) {
             // Refused (the executor shut down): nobody else will resume it. Read nothing after.
             detail::resume_root(self->handle_);
