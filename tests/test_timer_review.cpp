@@ -58,3 +58,45 @@ TEST_CASE("timer review: a stop after the timer fired and the service went away 
     loop.run(scope.join());
     CHECK(woke);
 }
+
+namespace {
+
+// An executor that runs the coroutine inline: its schedule() is ready at once (as stdexec's
+// inline_scheduler or a test executor): `co_await ex.schedule()` never suspends.
+struct inline_executor {
+    static std::suspend_never schedule() noexcept { return {}; }
+};
+
+} // namespace
+
+TEST_CASE("timer review: a deadline already passed on an inline executor continues at once") {
+    inline_executor ex;
+    cotrait::async_scope scope;
+    bool woke = false;
+    scope.spawn([&]() -> cotrait::boxed_task<> {
+        co_await cotrait::sleep_for(ex, 0ms);
+        woke = true;
+    });
+    CHECK(woke);
+    REQUIRE(scope.running() == 0);
+    cotrait::sync_wait(scope.join());
+}
+
+TEST_CASE("timer review: a timer fired for an inline executor resumes on the timer thread") {
+    inline_executor ex;
+    cotrait::async_scope scope;
+    auto timers = std::make_unique<cotrait::timer_service>();
+    std::thread::id woke_on{};
+    scope.spawn([&]() -> cotrait::boxed_task<> {
+        co_await timers->sleep_for(ex, 1ms);
+        woke_on = std::this_thread::get_id();
+    });
+    while (timers->pending() != 0) {
+        std::this_thread::yield();
+    }
+    timers.reset(); // joins the timer thread, which resumed the sleeper (fire happens-before)
+    CHECK(woke_on != std::thread::id{});
+    CHECK(woke_on != std::this_thread::get_id());
+    REQUIRE(scope.running() == 0);
+    cotrait::sync_wait(scope.join());
+}

@@ -77,7 +77,9 @@ struct timer_node {
 /// Destroying the service hands every pending sleeper to its executor with `operation_cancelled`,
 /// then joins the thread; the executors must still be alive. If an executor refuses the
 /// coroutine (it shut down), the coroutine is resumed on the thread that fired the timer, with the
-/// executor's `operation_cancelled` (the same rule as a thread_pool's shutdown).
+/// executor's `operation_cancelled` (the same rule as a thread_pool's shutdown). An executor whose
+/// `schedule()` is ready at once (an inline executor) likewise continues the coroutine on the
+/// thread that fired the timer (or, for a deadline already passed, in the `co_await` itself).
 ///
 /// Most programs use the process-wide `default_timer_service()` through the free functions.
 class timer_service {
@@ -372,10 +374,14 @@ private:
         }
     }
 
-    // Queues the coroutine on the executor. False if the executor refused it (it then has to be
-    // resumed by the caller; the executor's await_resume reports why).
+    // Queues the coroutine on the executor. False if the coroutine is to continue on the caller's
+    // thread now: the executor runs it inline (its schedule() is ready at once, as an inline
+    // executor's is) or refused it (its await_resume then reports why).
     bool hand_to_executor() noexcept {
         sched_.emplace(ex_->schedule());
+        if (sched_->await_ready()) {
+            return false;
+        }
         using R = decltype(sched_->await_suspend(handle_));
         if constexpr (std::is_void_v<R>) {
             sched_->await_suspend(handle_);
