@@ -190,7 +190,7 @@ public:
     /// Receives without waiting: the oldest buffered value, or nullopt if there is none.
     [[nodiscard]] std::optional<T> try_receive() {
         std::optional<T> out;
-        detail::wait_fifo wake;
+        detail::resume_list wake;
         {
             const std::lock_guard<std::mutex> lock(m_);
             if (buffer_.empty()) {
@@ -204,7 +204,7 @@ public:
 
     /// Closes the channel (see the class comment). Idempotent, thread-safe.
     void close() noexcept {
-        detail::wait_fifo wake;
+        detail::resume_list wake;
         {
             const std::lock_guard<std::mutex> lock(m_);
             closed_ = true;
@@ -212,7 +212,7 @@ public:
                 reinterpret_cast<send_node*>(n)->self->closed_ = true;
                 wake.push_back(*n);
             }
-            receivers_.splice_to(wake); // their value_ stays empty: nullopt
+            receivers_.move_all_to(wake); // their value_ stays empty: nullopt
         }
         detail::resume_all(wake);
     }
@@ -256,7 +256,7 @@ private:
     // throws, the sender still leaves the queue and its send rethrows the exception (its value was
     // not delivered), the receive keeps the value it took, and the next waiting sender gets the
     // place (a waiting sender must never be left behind a buffer with room).
-    void take_front_locked(std::optional<T>& out, detail::wait_fifo& wake) {
+    void take_front_locked(std::optional<T>& out, detail::resume_list& wake) {
         out.emplace(std::move(buffer_.front()));
         buffer_.pop_front();
         while (auto* s = reinterpret_cast<send_node*>(senders_.pop_front())) {
@@ -304,7 +304,7 @@ private:
     }
 
     bool try_receive_or_queue(receive_awaiter& a, receive_node* node) {
-        detail::wait_fifo wake;
+        detail::resume_list wake;
         {
             const std::lock_guard<std::mutex> lock(m_);
             if (node != nullptr) {
