@@ -428,7 +428,8 @@ template <scheduler Ex>
 
 /// Awaits `a` with a deadline: yields its result (or rethrows its exception) if it completes
 /// first; otherwise calls `stop.request_stop()`, waits for `a` to finish (it is never detached),
-/// and throws `timed_out`. Give `a` the token of `stop` so that it can end early; an operation
+/// and throws `timed_out`. `stop` is requested in either case (it also ends the sleep when `a`
+/// wins), so use a fresh source per call, not one shared with other work. Give `a` the token of `stop` so that it can end early; an operation
 /// that ignores the token is not interrupted and the timeout is reported once it finishes.
 /// If `stop` is requested by someone else before either finishes, throws `operation_cancelled`.
 /// The caller continues where `a` finished if it won, on `ex` if the deadline did (as with any
