@@ -3,6 +3,7 @@
 #include <cotrait/async_scope.hpp>
 #include <cotrait/boxed_task.hpp>
 #include <cotrait/cancellation.hpp>
+#include <cotrait/frame_allocator.hpp>
 #include <cotrait/run_loop.hpp>
 #include <cotrait/sync_wait.hpp>
 #include <cotrait/thread_pool.hpp>
@@ -12,6 +13,8 @@
 
 #include <chrono>
 #include <memory>
+#include <memory_resource>
+#include <new>
 #include <stop_token>
 #include <thread>
 
@@ -99,4 +102,34 @@ TEST_CASE("timer review: a timer fired for an inline executor resumes on the tim
     CHECK(woke_on != std::this_thread::get_id());
     REQUIRE(scope.running() == 0);
     cotrait::sync_wait(scope.join());
+}
+
+namespace {
+
+// Refuses every allocation, as an exhausted arena would.
+class refusing_resource final : public std::pmr::memory_resource {
+    void* do_allocate(std::size_t /*n*/, std::size_t /*align*/) override { throw std::bad_alloc(); }
+    void do_deallocate(void* /*p*/, std::size_t /*n*/, std::size_t /*align*/) override {}
+    bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override {
+        return this == &o;
+    }
+};
+
+} // namespace
+
+TEST_CASE("timer review: with_timeout whose frame cannot be allocated throws and starts nothing") {
+    cotrait::run_loop loop;
+    refusing_resource refuse;
+    bool ran = false;
+    auto op = [&]() -> cotrait::boxed_task<int> {
+        ran = true;
+        co_return 1;
+    }(); // from the default resource
+    const std::size_t pending_before = cotrait::default_timer_service().pending();
+    {
+        cotrait::frame_allocator_scope scope(refuse);
+        CHECK_THROWS_AS(cotrait::with_timeout(loop, 1h, std::move(op)), std::bad_alloc);
+    }
+    CHECK_FALSE(ran);
+    CHECK(cotrait::default_timer_service().pending() == pending_before);
 }
