@@ -429,13 +429,13 @@ template <scheduler Ex>
 /// Awaits `a` with a deadline: yields its result (or rethrows its exception) if it completes
 /// first; otherwise calls `stop.request_stop()`, waits for `a` to finish (it is never detached),
 /// and throws `timed_out`. `stop` is requested in either case (it also ends the sleep when `a`
-/// wins), so use a fresh source per call, not one shared with other work. Give `a` the token of `stop` so that it can end early; an operation
-/// that ignores the token is not interrupted and the timeout is reported once it finishes.
-/// If `stop` is requested by someone else before either finishes, throws `operation_cancelled`.
-/// The caller continues where `a` finished if it won, on `ex` if the deadline did (as with any
-/// `when_any`, on the thread of whichever finished last). The coroutine frame comes from the frame
-/// allocator in effect at the call (as for any `static_task`); the race is a `when_any` of `a`
-/// and a sleep.
+/// wins), so use a fresh source per call, not one shared with other work. Give `a` the token of
+/// `stop` so that it can end early; an operation that ignores the token is not interrupted and the
+/// timeout is reported once it finishes. If `stop` is requested by someone else before either
+/// finishes, throws `operation_cancelled`. The caller continues where `a` finished if it won, on
+/// `ex` if the deadline did (as with any `when_any`, on the thread of whichever finished last). The
+/// coroutine frame comes from the frame allocator in effect at the call (as for any `static_task`);
+/// the race is a `when_any` of `a` and a sleep.
 template <scheduler Ex, class Rep, class Period, awaitable A>
 [[nodiscard]] static_task<detail::stored_result_t<A>>
 with_timeout(Ex& ex, std::chrono::duration<Rep, Period> d, std::stop_source stop, A a) {
