@@ -84,12 +84,12 @@ public:
 
     /// Sets the event and resumes the waiters it releases (see the class comment) on this thread.
     void set() noexcept {
-        detail::wait_fifo wake;
+        detail::resume_list wake;
         {
             const std::lock_guard<std::mutex> lock(m_);
             if (mode_ == reset_mode::manual) {
                 set_ = true;
-                waiters_.splice_to(wake);
+                waiters_.move_all_to(wake);
             } else if (detail::wait_node* w = waiters_.pop_front()) {
                 wake.push_back(*w);
             } else {

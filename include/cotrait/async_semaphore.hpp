@@ -121,7 +121,7 @@ public:
 
     /// Returns `n` permits: up to `n` waiters get one each and are resumed on this thread.
     void release(std::size_t n = 1) noexcept {
-        detail::wait_fifo wake;
+        detail::resume_list wake;
         {
             const std::lock_guard<std::mutex> lock(m_);
             for (; n > 0; --n) {

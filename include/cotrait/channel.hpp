@@ -37,6 +37,10 @@ public:
 /// - `close()` (idempotent): values already buffered can still be received; waiting and later
 ///   senders get `channel_closed` (their values are dropped); waiting receivers get `nullopt`.
 /// - A coroutine released by another's send/receive/close is resumed on that caller's thread.
+/// - A value whose move constructor throws is never lost silently and never strands a waiter: a
+///   send whose hand-over to a waiting receiver throws rethrows to the sender (the receiver keeps
+///   waiting); a receive that makes room and cannot move the first waiting sender's value in still
+///   yields the value it took, and that sender's `co_await` rethrows (its value not delivered).
 /// - Thread-safe. Waiting allocates nothing; the buffer is a `std::deque<T>`. Destroying a channel
 ///   that coroutines wait on is a program error (a message and std::abort()): close it and let
 ///   them finish first.
@@ -83,6 +87,11 @@ public:
             if (closed_) {
                 detail::throw_exception(channel_closed{});
             }
+#if COTRAIT_EXCEPTIONS
+            if (error_) {
+                std::rethrow_exception(error_);
+            }
+#endif
         }
 
     private:
@@ -95,6 +104,10 @@ public:
         T value_;
         std::stop_token token_;
         bool closed_ = false;
+#if COTRAIT_EXCEPTIONS
+        // Set when a receive took this sender off the queue but moving its value in threw.
+        std::exception_ptr error_;
+#endif
         node_t node_{};
         detail::wait_stop_guard stop_;
     };
@@ -137,7 +150,9 @@ public:
     }
 
     /// `std::optional<T> v = co_await ch.receive()`: see the class comment.
-    [[nodiscard]] receive_awaiter receive() noexcept { return receive_awaiter(*this); }
+    [[nodiscard]] receive_awaiter receive() noexcept {
+        return receive_awaiter(*this);
+    }
 
     /// As `send(v)`, but if stop is requested on `token` before the value is taken, the
     /// `co_await` throws `operation_cancelled` (resumed on the thread that requested stop) and
@@ -160,8 +175,7 @@ public:
         if (closed_) {
             return false;
         }
-        if (receive_node* r = pop_receiver()) {
-            r->self->value_.emplace(std::move(v));
+        if (receive_node* r = hand_to_receiver(v)) {
             lock.unlock();
             detail::resume_waiter(r->node);
             return true;
@@ -176,23 +190,21 @@ public:
     /// Receives without waiting: the oldest buffered value, or nullopt if there is none.
     [[nodiscard]] std::optional<T> try_receive() {
         std::optional<T> out;
-        send_node* s = nullptr;
+        detail::resume_list wake;
         {
             const std::lock_guard<std::mutex> lock(m_);
             if (buffer_.empty()) {
                 return out;
             }
-            s = take_front_locked(out);
+            take_front_locked(out, wake);
         }
-        if (s != nullptr) {
-            detail::resume_waiter(s->node);
-        }
+        detail::resume_all(wake);
         return out;
     }
 
     /// Closes the channel (see the class comment). Idempotent, thread-safe.
     void close() noexcept {
-        detail::wait_fifo wake;
+        detail::resume_list wake;
         {
             const std::lock_guard<std::mutex> lock(m_);
             closed_ = true;
@@ -200,7 +212,7 @@ public:
                 reinterpret_cast<send_node*>(n)->self->closed_ = true;
                 wake.push_back(*n);
             }
-            receivers_.splice_to(wake); // their value_ stays empty: nullopt
+            receivers_.move_all_to(wake); // their value_ stays empty: nullopt
         }
         detail::resume_all(wake);
     }
@@ -216,7 +228,9 @@ public:
         return buffer_.size();
     }
     /// The most values the channel buffers.
-    [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+    [[nodiscard]] std::size_t capacity() const noexcept {
+        return capacity_;
+    }
 
 private:
     using send_node = typename send_awaiter::node_t;
@@ -225,20 +239,40 @@ private:
     // wait_node* converts back to its node_t.
     static_assert(std::is_standard_layout_v<send_node> && std::is_standard_layout_v<receive_node>);
 
-    receive_node* pop_receiver() noexcept {
-        return reinterpret_cast<receive_node*>(receivers_.pop_front());
+    // Moves `v` into the first waiting receiver and dequeues it (to be resumed by the caller once
+    // the lock is released); null if none waits. The receiver leaves the queue only once the move
+    // succeeded: if it throws, the exception goes to the sender and the receiver keeps waiting.
+    receive_node* hand_to_receiver(T& v) {
+        auto* r = reinterpret_cast<receive_node*>(receivers_.front());
+        if (r != nullptr) {
+            r->self->value_.emplace(std::move(v));
+            (void)receivers_.pop_front();
+        }
+        return r;
     }
 
     // Moves the front value to `out`; if a sender waits, its value takes the freed place and the
-    // sender is returned (to be resumed by the caller once the lock is released).
-    send_node* take_front_locked(std::optional<T>& out) {
+    // sender goes to `wake` (to be resumed by the caller once the lock is released). If that move
+    // throws, the sender still leaves the queue and its send rethrows the exception (its value was
+    // not delivered), the receive keeps the value it took, and the next waiting sender gets the
+    // place (a waiting sender must never be left behind a buffer with room).
+    void take_front_locked(std::optional<T>& out, detail::resume_list& wake) {
         out.emplace(std::move(buffer_.front()));
         buffer_.pop_front();
-        auto* s = reinterpret_cast<send_node*>(senders_.pop_front());
-        if (s != nullptr) {
+        while (auto* s = reinterpret_cast<send_node*>(senders_.pop_front())) {
+            wake.push_back(s->node);
+#if COTRAIT_EXCEPTIONS
+            try {
+                buffer_.push_back(std::move(s->self->value_));
+                return;
+            } catch (...) {
+                s->self->error_ = std::current_exception();
+            }
+#else
             buffer_.push_back(std::move(s->self->value_));
+            return;
+#endif
         }
-        return s;
     }
 
     // Completes the send now if it can (true); otherwise queues `node` if given (false).
@@ -254,8 +288,7 @@ private:
             a.closed_ = true;
             return true;
         }
-        if (receive_node* r = pop_receiver()) {
-            r->self->value_.emplace(std::move(a.value_));
+        if (receive_node* r = hand_to_receiver(a.value_)) {
             lock.unlock();
             detail::resume_waiter(r->node);
             return true;
@@ -271,7 +304,7 @@ private:
     }
 
     bool try_receive_or_queue(receive_awaiter& a, receive_node* node) {
-        send_node* s = nullptr;
+        detail::resume_list wake;
         {
             const std::lock_guard<std::mutex> lock(m_);
             if (node != nullptr) {
@@ -281,7 +314,7 @@ private:
                 }
             }
             if (!buffer_.empty()) {
-                s = take_front_locked(a.value_);
+                take_front_locked(a.value_, wake);
             } else if (closed_) {
                 return true;
             } else {
@@ -291,9 +324,7 @@ private:
                 return false;
             }
         }
-        if (s != nullptr) {
-            detail::resume_waiter(s->node);
-        }
+        detail::resume_all(wake);
         return true;
     }
 

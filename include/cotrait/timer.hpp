@@ -77,7 +77,9 @@ struct timer_node {
 /// Destroying the service hands every pending sleeper to its executor with `operation_cancelled`,
 /// then joins the thread; the executors must still be alive. If an executor refuses the
 /// coroutine (it shut down), the coroutine is resumed on the thread that fired the timer, with the
-/// executor's `operation_cancelled` (the same rule as a thread_pool's shutdown).
+/// executor's `operation_cancelled` (the same rule as a thread_pool's shutdown). An executor whose
+/// `schedule()` is ready at once (an inline executor) likewise continues the coroutine on the
+/// thread that fired the timer (or, for a deadline already passed, in the `co_await` itself).
 ///
 /// Most programs use the process-wide `default_timer_service()` through the free functions.
 class timer_service {
@@ -349,24 +351,37 @@ private:
                 if constexpr (Quiet) {
                     detail::resume_root(self->handle_);
                 } else {
-                    fire(self);
+                    continue_via_executor(self);
                 }
             }
         }
     };
 
+    // Called by the service (its thread, or its destructor) once the entry left the heap.
     static void fire(void* owner) noexcept {
         auto* self = static_cast<sleep_awaiter*>(owner);
+        // The service is done with the entry, and may be destroyed before the coroutine runs on
+        // its executor: a stop request from now on must not call into it. Disarming waits for a
+        // callback running on another thread (which finds the entry fired and does nothing).
+        self->callback_.reset();
+        continue_via_executor(self);
+    }
+
+    static void continue_via_executor(sleep_awaiter* self) noexcept {
         if (!self->hand_to_executor()) {
             // Refused (the executor shut down): nobody else will resume it. Read nothing after.
             detail::resume_root(self->handle_);
         }
     }
 
-    // Queues the coroutine on the executor. False if the executor refused it (it then has to be
-    // resumed by the caller; the executor's await_resume reports why).
+    // Queues the coroutine on the executor. False if the coroutine is to continue on the caller's
+    // thread now: the executor runs it inline (its schedule() is ready at once, as an inline
+    // executor's is) or refused it (its await_resume then reports why).
     bool hand_to_executor() noexcept {
         sched_.emplace(ex_->schedule());
+        if (sched_->await_ready()) {
+            return false;
+        }
         using R = decltype(sched_->await_suspend(handle_));
         if constexpr (std::is_void_v<R>) {
             sched_->await_suspend(handle_);
@@ -413,13 +428,14 @@ template <scheduler Ex>
 
 /// Awaits `a` with a deadline: yields its result (or rethrows its exception) if it completes
 /// first; otherwise calls `stop.request_stop()`, waits for `a` to finish (it is never detached),
-/// and throws `timed_out`. Give `a` the token of `stop` so that it can end early; an operation
-/// that ignores the token is not interrupted and the timeout is reported once it finishes.
-/// If `stop` is requested by someone else before either finishes, throws `operation_cancelled`.
-/// The caller continues where `a` finished if it won, on `ex` if the deadline did (as with any
-/// `when_any`, on the thread of whichever finished last). The coroutine frame comes from the frame
-/// allocator in effect at the call (as for any `static_task`); the race is a `when_any` of `a`
-/// and a sleep.
+/// and throws `timed_out`. `stop` is requested in either case (it also ends the sleep when `a`
+/// wins), so use a fresh source per call, not one shared with other work. Give `a` the token of
+/// `stop` so that it can end early; an operation that ignores the token is not interrupted and the
+/// timeout is reported once it finishes. If `stop` is requested by someone else before either
+/// finishes, throws `operation_cancelled`. The caller continues where `a` finished if it won, on
+/// `ex` if the deadline did (as with any `when_any`, on the thread of whichever finished last). The
+/// coroutine frame comes from the frame allocator in effect at the call (as for any `static_task`);
+/// the race is a `when_any` of `a` and a sleep.
 template <scheduler Ex, class Rep, class Period, awaitable A>
 [[nodiscard]] static_task<detail::stored_result_t<A>>
 with_timeout(Ex& ex, std::chrono::duration<Rep, Period> d, std::stop_source stop, A a) {

@@ -19,15 +19,21 @@ namespace cotrait::detail {
 // Lives in the waiting coroutine's awaiter (its frame), so waiting allocates nothing.
 struct wait_node {
     wait_node* next = nullptr;
+    wait_node* prev = nullptr; // while queued in a wait_fifo
     std::coroutine_handle<> handle{};
+    // Guarded by the primitive's mutex: true while the node is in the primitive's wait_fifo (not
+    // once a releaser has taken it, even while it then sits in a resume_list).
+    bool queued = false;
     // For waits with a stop token, guarded by the primitive's mutex: `settled` once the awaiter
     // has either completed at once or queued the node; `cancelled` if stop won.
     bool settled = false;
     bool cancelled = false;
 };
 
-// A singly linked FIFO; the owner guards it with its own mutex.
-class wait_fifo {
+// A singly linked FIFO of nodes taken off a primitive's queue, to be resumed: a releaser's local
+// list and the thread's drain queue. It touches only `next`, never `queued`/`prev`, so it needs
+// no lock even while a stop callback inspects the node under the primitive's mutex.
+class resume_list {
 public:
     [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
 
@@ -53,25 +59,55 @@ public:
         return n;
     }
 
-    // Unlinks `n` if it is in the list (O(n): only cancellation uses it). True if it was.
-    bool remove(wait_node& n) noexcept {
-        wait_node* prev = nullptr;
-        for (wait_node* p = head_; p != nullptr; prev = p, p = p->next) {
-            if (p != &n) {
-                continue;
-            }
-            (prev != nullptr ? prev->next : head_) = p->next;
-            if (tail_ == p) {
-                tail_ = prev;
-            }
-            p->next = nullptr;
-            return true;
+private:
+    friend class wait_fifo;
+    wait_node* head_ = nullptr;
+    wait_node* tail_ = nullptr;
+};
+
+// A primitive's FIFO of waiting coroutines, guarded by the primitive's mutex. Doubly linked, so
+// that a cancelled waiter leaves in O(1) wherever it is: a stop that cancels n waiters of one
+// list at once (a shared token, a scope shutting down) costs O(n), not O(n^2).
+class wait_fifo {
+public:
+    [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+    [[nodiscard]] wait_node* front() const noexcept { return head_; }
+
+    void push_back(wait_node& n) noexcept {
+        n.next = nullptr;
+        n.prev = tail_;
+        if (tail_ != nullptr) {
+            tail_->next = &n;
+        } else {
+            head_ = &n;
         }
-        return false;
+        tail_ = &n;
+        n.queued = true;
     }
 
-    // Moves every node to `out` (appended), leaving this list empty.
-    void splice_to(wait_fifo& out) noexcept {
+    wait_node* pop_front() noexcept {
+        wait_node* n = head_;
+        if (n != nullptr) {
+            unlink(*n);
+        }
+        return n;
+    }
+
+    // Unlinks `n` if it is still queued here (a releaser may have taken it). True if it was.
+    bool remove(wait_node& n) noexcept {
+        if (!n.queued) {
+            return false;
+        }
+        unlink(n);
+        return true;
+    }
+
+    // Moves every node to the back of `out`, leaving this list empty.
+    void move_all_to(resume_list& out) noexcept {
+        for (wait_node* p = head_; p != nullptr; p = p->next) {
+            p->queued = false;
+            p->prev = nullptr;
+        }
         if (head_ == nullptr) {
             return;
         }
@@ -85,6 +121,13 @@ public:
     }
 
 private:
+    void unlink(wait_node& n) noexcept {
+        (n.prev != nullptr ? n.prev->next : head_) = n.next;
+        (n.next != nullptr ? n.next->prev : tail_) = n.prev;
+        n.next = n.prev = nullptr;
+        n.queued = false;
+    }
+
     wait_node* head_ = nullptr;
     wait_node* tail_ = nullptr;
 };
@@ -95,7 +138,7 @@ private:
 // release on a thread drains a thread-local FIFO, and releases made while it runs only append to
 // it: the stack depth stays constant and waiters still run in release order.
 struct resume_fifo_state {
-    wait_fifo pending;
+    resume_list pending;
     bool draining = false;
 };
 inline constinit thread_local resume_fifo_state tls_resume_fifo{};
@@ -117,7 +160,7 @@ inline void resume_waiter(wait_node& n) noexcept {
 }
 
 // Resumes every node of `list` in order.
-inline void resume_all(wait_fifo& list) noexcept {
+inline void resume_all(resume_list& list) noexcept {
     while (wait_node* n = list.pop_front()) {
         resume_waiter(*n);
     }
