@@ -21,6 +21,7 @@ ROWS = [
     ("plain_virtual", "plain virtual call `int compute(int)`", None),
     ("ref_virtual", "reference task via virtual call", None),
     ("boxed_virtual", "boxed_task<int> via virtual call (default allocator)", "ref_virtual"),
+    ("boxed_ready", "boxed_task<int> holding cotrait::ready(v), via virtual call", "plain_virtual"),
     ("ref_nested8", "8 nested virtual calls, reference task", None),
     ("boxed_nested8", "8 nested virtual calls, boxed_task<int>", "ref_nested8"),
     ("ref_direct", "reference task awaited directly (static)", None),

@@ -328,7 +328,12 @@ inline frame_record* recycled_allocate(std::size_t block) {
         if (void* p = c.heads[i]; COTRAIT_LIKELY(p != nullptr)) {
             c.heads[i] = *static_cast<void**>(p);
             ++c.room[i];
-            return stamp_here(p, c.tag, block);
+            // Only the owner word was overwritten (by the list link): every block on a list of
+            // class i keeps (i + 1) * frame_granule in its size word, since a block only joins
+            // the list of the class its record names. One store restamps it.
+            auto* r = static_cast<frame_record*>(p);
+            r->owner = c.tag;
+            return r;
         }
     }
 #endif

@@ -1,0 +1,91 @@
+// Ready values are laid out as finished coroutine frames (detail/ready_box.hpp): these tests pin
+// down what that layout must give every awaiter, for value types of any alignment.
+#include <cotrait/boxed_task.hpp>
+#include <cotrait/local_task.hpp>
+#include <cotrait/ready.hpp>
+#include <cotrait/sync_wait.hpp>
+#include <cotrait/task_error.hpp>
+#include <cotrait/when_all.hpp>
+
+#include <catch2/catch_test_macros.hpp>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace rf {
+
+struct alignas(64) wide {
+    int v = 0;
+    char pad[60] = {};
+};
+
+cotrait::boxed_task<int> plus_one(int x) {
+    co_return x + 1;
+}
+
+template <class T>
+cotrait::boxed_task<T> pass(cotrait::boxed_task<T> t) {
+    co_return co_await t;
+}
+
+cotrait::boxed_task<void> fails() {
+    throw std::runtime_error("void body");
+    co_return;
+}
+
+} // namespace rf
+
+TEST_CASE("ready values of over-aligned types sit where every awaiter reads them") {
+    cotrait::boxed_task<rf::wide> t = cotrait::ready(rf::wide{7, {}});
+    CHECK(t.is_ready_value());
+    const rf::wide w = cotrait::sync_wait(rf::pass(std::move(t)));
+    CHECK(w.v == 7);
+    CHECK(reinterpret_cast<std::uintptr_t>(&w) % 64 == 0);
+    cotrait::boxed_task<rf::wide> e = cotrait::ready_error(std::logic_error("wide"));
+    CHECK_THROWS_AS(cotrait::sync_wait(std::move(e)), std::logic_error);
+}
+
+TEST_CASE("a finished frame is done but not a ready value") {
+    cotrait::boxed_task<int> t = rf::plus_one(1);
+    CHECK_FALSE(t.done());
+    CHECK_FALSE(t.is_ready_value());
+    auto await_it = [](cotrait::boxed_task<int>& task) -> cotrait::boxed_task<int> {
+        co_return co_await task;
+    };
+    CHECK(cotrait::sync_wait(await_it(t)) == 2);
+    CHECK(t.done());
+    CHECK_FALSE(t.is_ready_value());
+    // Awaiting it again is misuse, not a ready value's second read.
+    try {
+        cotrait::sync_wait(await_it(t));
+        FAIL("no misuse reported");
+    } catch (const cotrait::task_misuse& e) {
+        CHECK(e.code() == cotrait::task_errc::already_awaited);
+    }
+}
+
+TEST_CASE("ready values through local_task and when_all, awaited once") {
+    cotrait::local_task<std::string> l = cotrait::boxed_task<std::string>(cotrait::ready("abc"));
+    auto twice = [](cotrait::local_task<std::string>& task) -> cotrait::local_task<std::string> {
+        std::string a = co_await task;
+        a += co_await task; // misuse
+        co_return a;
+    };
+    try {
+        cotrait::sync_wait(twice(l));
+        FAIL("no misuse reported");
+    } catch (const cotrait::task_misuse& e) {
+        CHECK(e.code() == cotrait::task_errc::already_awaited);
+    }
+    auto [a, b] = cotrait::sync_wait(
+        cotrait::when_all(cotrait::boxed_task<int>(cotrait::ready(1)), rf::plus_one(2)));
+    CHECK(a + b == 4);
+}
+
+TEST_CASE("a boxed_task<void> reports its body's exception, and succeeds otherwise") {
+    CHECK_THROWS_AS(cotrait::sync_wait(rf::fails()), std::runtime_error);
+    cotrait::boxed_task<void> ok = cotrait::ready();
+    cotrait::sync_wait(rf::pass(std::move(ok)));
+}
