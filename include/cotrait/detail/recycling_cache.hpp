@@ -350,10 +350,19 @@ inline bool recycled_free_here([[maybe_unused]] frame_record* r,
     // away when `block` is a constant and keeps the compiler's bounds checks quiet otherwise.
     if (COTRAIT_LIKELY(block <= COTRAIT_RECYCLING_MAX_BLOCK && r->owner == c.tag)) {
         const std::size_t i = class_of(block);
-        if (COTRAIT_LIKELY(c.room[i] != 0)) {
+        // Decrement and test in one (sub + jb): one instruction fewer than a test then a
+        // decrement on the path every same-thread free takes.
+        std::uint16_t left;
+#if defined(__GNUC__) || defined(__clang__)
+        const bool full = __builtin_sub_overflow(c.room[i], std::uint16_t{1}, &left);
+#else
+        const bool full = c.room[i] == 0;
+        left = static_cast<std::uint16_t>(c.room[i] - 1);
+#endif
+        if (COTRAIT_LIKELY(!full)) {
+            c.room[i] = left;
             *reinterpret_cast<void**>(r) = c.heads[i];
             c.heads[i] = r;
-            --c.room[i];
             return true;
         }
     }
