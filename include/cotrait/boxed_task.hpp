@@ -86,6 +86,7 @@ public:
     boxed_task(ready_value<V>&& r) // NOLINT(google-explicit-constructor)
         : h_(ready_frame::make([&r](detail::task_promise<T>& p) {
               if constexpr (std::is_void_v<T>) {
+                  static_cast<void>(r);
                   p.return_void();
               } else {
                   p.return_value(std::move(r.value));
