@@ -16,10 +16,12 @@
 
 namespace rf {
 
+#if !defined(__clang__) || __clang_major__ >= 15
 struct alignas(64) wide {
     int v = 0;
     char pad[60] = {};
 };
+#endif
 
 cotrait::boxed_task<int> plus_one(int x) {
     co_return x + 1;
@@ -37,6 +39,9 @@ cotrait::boxed_task<void> fails() {
 
 } // namespace rf
 
+// Clang 14 cannot compile a coroutine frame holding an over-aligned object with these promises
+// (over-aligned frames are not supported there: docs/allocators.md).
+#if !defined(__clang__) || __clang_major__ >= 15
 TEST_CASE("ready values of over-aligned types sit where every awaiter reads them") {
     cotrait::boxed_task<rf::wide> t = cotrait::ready(rf::wide{7, {}});
     CHECK(t.is_ready_value());
@@ -46,6 +51,7 @@ TEST_CASE("ready values of over-aligned types sit where every awaiter reads them
     cotrait::boxed_task<rf::wide> e = cotrait::ready_error(std::logic_error("wide"));
     CHECK_THROWS_AS(cotrait::sync_wait(std::move(e)), std::logic_error);
 }
+#endif
 
 TEST_CASE("a finished frame is done but not a ready value") {
     cotrait::boxed_task<int> t = rf::plus_one(1);
