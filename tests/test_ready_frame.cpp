@@ -3,6 +3,7 @@
 #include <cotrait/boxed_task.hpp>
 #include <cotrait/local_task.hpp>
 #include <cotrait/ready.hpp>
+#include <cotrait/static_task.hpp>
 #include <cotrait/sync_wait.hpp>
 #include <cotrait/task_error.hpp>
 #include <cotrait/when_all.hpp>
@@ -94,4 +95,54 @@ TEST_CASE("a boxed_task<void> reports its body's exception, and succeeds otherwi
     CHECK_THROWS_AS(cotrait::sync_wait(rf::fails()), std::runtime_error);
     cotrait::boxed_task<void> ok = cotrait::ready();
     cotrait::sync_wait(rf::pass(std::move(ok)));
+}
+
+namespace rf {
+// Destroyed during static destruction, whatever the order relative to the empty sentinel.
+cotrait::boxed_task<int> g_empty_at_exit;
+cotrait::boxed_task<int> g_moved_from_at_exit = cotrait::ready(1);
+cotrait::boxed_task<int> g_taker = std::move(g_moved_from_at_exit);
+
+template <class Task>
+cotrait::task_errc misuse_of(Task& t) {
+    auto await_it = [](Task& task) -> cotrait::boxed_task<void> { co_await task; };
+    try {
+        cotrait::sync_wait(await_it(t));
+    } catch (const cotrait::task_misuse& e) {
+        return e.code();
+    }
+    FAIL("no misuse reported");
+    return cotrait::task_errc{};
+}
+} // namespace rf
+
+TEST_CASE("an empty boxed_task: default, moved-from, or from an empty static_task") {
+    cotrait::boxed_task<int> d;
+    CHECK_FALSE(d.valid());
+    CHECK_FALSE(d.done());
+    CHECK_FALSE(d.is_ready_value());
+    CHECK(rf::misuse_of(d) == cotrait::task_errc::empty_task);
+
+    cotrait::boxed_task<int> src = rf::plus_one(1);
+    cotrait::boxed_task<int> dst = std::move(src);
+    CHECK_FALSE(src.valid()); // NOLINT(bugprone-use-after-move): moved-from is empty
+    CHECK(rf::misuse_of(src) == cotrait::task_errc::empty_task);
+    CHECK(cotrait::sync_wait(std::move(dst)) == 2);
+
+    cotrait::static_task<int> empty_static;
+    cotrait::boxed_task<int> from_static = std::move(empty_static);
+    CHECK_FALSE(from_static.valid());
+    CHECK(rf::misuse_of(from_static) == cotrait::task_errc::empty_task);
+
+    // Move-assigning into and out of empty tasks destroys exactly what it must.
+    cotrait::boxed_task<std::string> a = cotrait::ready(std::string("x"));
+    cotrait::boxed_task<std::string> b;
+    b = std::move(a);
+    a = std::move(b);
+    CHECK(a.is_ready_value());
+    CHECK_FALSE(b.valid()); // NOLINT(bugprone-use-after-move)
+    CHECK(cotrait::sync_wait(std::move(a)) == "x");
+    CHECK(rf::g_taker.is_ready_value());
+    CHECK_FALSE(rf::g_moved_from_at_exit.valid());
+    CHECK_FALSE(rf::g_empty_at_exit.valid());
 }

@@ -63,11 +63,11 @@ public:
 
     /// An empty task; awaiting it throws `task_misuse`.
     boxed_task() noexcept = default;
-    boxed_task(boxed_task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
+    boxed_task(boxed_task&& other) noexcept : h_(std::exchange(other.h_, empty_handle())) {}
     boxed_task& operator=(boxed_task&& other) noexcept {
         if (this != &other) {
             reset();
-            h_ = std::exchange(other.h_, {});
+            h_ = std::exchange(other.h_, empty_handle());
         }
         return *this;
     }
@@ -77,7 +77,7 @@ public:
     /// Adopts the frame of a static_task: ownership of the coroutine moves, nothing is allocated.
     template <class Alloc>
     boxed_task(static_task<T, Alloc>&& other) noexcept // NOLINT(google-explicit-constructor)
-        : h_(detail::as_base_handle<T>(std::exchange(other.h_, {}))) {}
+        : h_(other.h_ ? detail::as_base_handle<T>(std::exchange(other.h_, {})) : empty_handle()) {}
 
     /// An already-completed task holding `r.value` (`return cotrait::ready(v);`): no coroutine
     /// frame; the outcome lives in a small block recycled per thread. Awaiting it does not suspend.
@@ -99,40 +99,40 @@ public:
               [&e](detail::task_promise<T>& p) { p.set_error(std::move(e.error)); })) {}
 
     /// Destroys the frame (and with it the coroutine's parameters and locals) if the task owns one.
-    ~boxed_task() {
-        if (h_) {
-            h_.destroy();
-        }
-    }
+    ~boxed_task() { h_.destroy(); } // an empty task's destroy does nothing
 
     /// Starts the task and suspends the caller until it completes; yields the result (moved out)
     /// or rethrows the exception. Throws `task_misuse` if the task is empty or was awaited before.
-    auto operator co_await() const { return detail::checked_awaiter<T, true>(h_); }
+    auto operator co_await() const {
+        return detail::checked_nonnull_awaiter<T, true>(
+            h_, [](base_handle h) { return h == empty_handle(); });
+    }
 
     /// True if the task owns a frame or a ready outcome.
-    [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(h_); }
+    [[nodiscard]] bool valid() const noexcept { return h_ != empty_handle(); }
     explicit operator bool() const noexcept { return valid(); }
     /// True if the task owns a frame whose body has finished, or holds a ready outcome.
-    [[nodiscard]] bool done() const noexcept { return h_ && h_.done(); }
+    [[nodiscard]] bool done() const noexcept { return valid() && h_.done(); }
     /// True if the task holds a ready outcome (made from cotrait::ready / ready_error), not a
     /// frame.
-    [[nodiscard]] bool is_ready_value() const noexcept { return h_ && ready_frame::holds(h_); }
+    [[nodiscard]] bool is_ready_value() const noexcept { return ready_frame::holds(h_); }
 
 private:
     using ready_frame = detail::ready_frame<T>;
 
     explicit boxed_task(base_handle h) noexcept : h_(h) {}
 
-    void reset() noexcept {
-        if (h_) {
-            std::exchange(h_, {}).destroy();
-        }
+    static constexpr base_handle empty_handle() noexcept {
+        return base_handle::from_address(&detail::empty_frame_v<T>.frame);
     }
 
-    // One pointer: a frame, or a ready outcome laid out as a finished frame (detail/ready_box.hpp).
+    void reset() noexcept { std::exchange(h_, empty_handle()).destroy(); }
+
+    // One pointer: a frame, a ready outcome laid out as a finished frame, or the empty sentinel
+    // (detail/ready_box.hpp); never null.
     // Every promise a boxed_task can own starts with task_promise<T>, so the shared part of the
     // promise sits at the same place in every frame (see as_base_handle).
-    base_handle h_;
+    base_handle h_ = empty_handle();
 };
 
 } // namespace cotrait

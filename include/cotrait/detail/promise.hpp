@@ -99,6 +99,17 @@ task_awaiter<T, MaybeReady> checked_awaiter(std::coroutine_handle<task_promise<T
     return task_awaiter<T, MaybeReady>(h);
 }
 
+// The same for a task that is never null (boxed_task: empty is a sentinel frame whose continuation
+// is set): one test; `is_empty` tells the cold path which misuse it was.
+template <class T, bool MaybeReady, class IsEmpty>
+task_awaiter<T, MaybeReady> checked_nonnull_awaiter(std::coroutine_handle<task_promise<T>> h,
+                                                    IsEmpty is_empty) {
+    if (COTRAIT_UNLIKELY(static_cast<bool>(h.promise().continuation_))) {
+        report_await_misuse(is_empty(h));
+    }
+    return task_awaiter<T, MaybeReady>(h);
+}
+
 template <class T, class P>
 task_awaiter<T> checked_awaiter(std::coroutine_handle<P> h) {
     return checked_awaiter<T>(as_base_handle<T>(h));

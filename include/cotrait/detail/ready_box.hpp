@@ -154,4 +154,37 @@ struct ready_frame {
     }
 };
 
+// What an empty (default-constructed or moved-from) boxed_task<T> refers to instead of null: a
+// finished-looking frame whose destroy function does nothing and whose continuation is already
+// set. So destroying any boxed_task is one indirect call with no test, and the await's one test of
+// the continuation also catches an empty task (the cold path tells the two apart). Constant
+// initialised, never written: nothing can claim or resume it.
+template <class T>
+struct empty_frame {
+    static void no_destroy(void* /*frame*/) noexcept {}
+
+    void (*resume_fn)(void*) = nullptr;
+    void (*destroy_fn)(void*) = &no_destroy;
+    task_promise<T> promise;
+
+    constexpr empty_frame() noexcept {
+        promise.continuation_ = std::coroutine_handle<>::from_address(this);
+    }
+    empty_frame(const empty_frame&) = delete;
+    empty_frame& operator=(const empty_frame&) = delete;
+    ~empty_frame() = default;
+};
+// The sentinel is never destroyed (the holder's destructor does not destroy it), so a boxed_task
+// destroyed during static destruction, in whatever order, still finds it intact.
+template <class T>
+union empty_frame_holder {
+    empty_frame<T> frame;
+    constexpr empty_frame_holder() noexcept : frame() {}
+    empty_frame_holder(const empty_frame_holder&) = delete;
+    empty_frame_holder& operator=(const empty_frame_holder&) = delete;
+    ~empty_frame_holder() {} // NOLINT(modernize-use-equals-default): must not destroy `frame`
+};
+template <class T>
+inline constinit empty_frame_holder<T> empty_frame_v{};
+
 } // namespace cotrait::detail

@@ -50,7 +50,7 @@ protected:
     using stored = typename result_storage<T>::type;
 
 public:
-    result_slot_base() noexcept {}
+    constexpr result_slot_base() noexcept {}
     result_slot_base(const result_slot_base&) = delete;
     result_slot_base& operator=(const result_slot_base&) = delete;
     ~result_slot_base() {
@@ -98,7 +98,11 @@ protected:
     }
 
 private:
+    struct nothing {};
     union {
+        // Active while empty: an object with no active union member is not a constant, and the
+        // empty boxed_task sentinel (detail/ready_box.hpp) is constant-initialised.
+        nothing none_{};
         stored value_;
         std::exception_ptr error_;
     };
