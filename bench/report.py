@@ -526,7 +526,7 @@ class Report:
         with open(path, encoding="utf-8") as f:
             body = f.read().rstrip("\n")
         return ["## Peers: Rust's async_trait and asio, same run", "",
-                body.replace("<", "&lt;"), ""]
+                body, ""]  # `<` only inside code spans, where markdown keeps it literal
 
     # ---- plots --------------------------------------------------------------------------------
     def plots(self):

@@ -13,12 +13,15 @@
 //     --idle-timeout SECONDS        close connections idle this long (default 300; 0: never)
 //     --max-reply-bytes N           queued reply bytes per connection (default 65536)
 //     --compact-min-bytes N         compact the log from this size when mostly dead (default 4 MiB)
+//     --stats                       count every storage call (cotrait::instrumented) and print
+//                                   the per-method table at shutdown
 #include "kv_client.hpp"
 #include "kv_server.hpp"
 #include "kv_storage.hpp"
 
 #include <cotrait/asio.hpp>
 #include <cotrait/async_scope.hpp>
+#include <cotrait/instrumented.hpp>
 #include <cotrait/interface.hpp>
 #include <cotrait/sync_wait.hpp>
 
@@ -32,6 +35,7 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -49,6 +53,7 @@ struct serve_config {
     std::string file;
     kv::file_options store;
     kv::server_options server;
+    bool stats = false;
 };
 
 int serve(serve_config cfg) {
@@ -63,6 +68,14 @@ int serve(serve_config cfg) {
     } else {
         fil = std::make_unique<kv::file_store>(cfg.file, std::move(cfg.store));
         store = std::make_unique<cotrait::adapter<kv::storage, kv::file_store&>>(*fil);
+    }
+    // --stats: the server talks to the storage through the instrumentation decorator.
+    using instrumented_storage = cotrait::instrumented<kv::storage, std::unique_ptr<kv::storage>>;
+    const instrumented_storage* stats = nullptr;
+    if (cfg.stats) {
+        auto wrapped = std::make_unique<instrumented_storage>(std::move(store));
+        stats = wrapped.get();
+        store = std::move(wrapped);
     }
     asio::io_context ctx;
     kv::server<kv::storage> srv(
@@ -79,6 +92,11 @@ int serve(serve_config cfg) {
     cotrait::sync_wait(scope.join());
     std::printf("kv_server: stopped after %zu requests (%zu errors)\n", srv.requests(),
                 srv.errors());
+    if (stats != nullptr) {
+        std::fflush(stdout);
+        stats->cotrait_report(std::cout);
+        std::cout.flush();
+    }
     return 0;
 }
 
@@ -155,7 +173,7 @@ int self_test() {
 constexpr const char* usage =
     "usage: kv_server [--serve [--port 0..65535] [--file PATH] [--sync none|batch|always]\n"
     "                          [--repair] [--idle-timeout SECONDS] [--max-reply-bytes N]\n"
-    "                          [--compact-min-bytes N]]\n";
+    "                          [--compact-min-bytes N] [--stats]]\n";
 
 int usage_error(const std::string& why) {
     std::fprintf(stderr, "kv_server: %s\n%s", why.c_str(), usage);
@@ -186,6 +204,8 @@ int main(int argc, char** argv) {
             };
             if (a == "--serve") {
                 serve_mode = true;
+            } else if (a == "--stats") {
+                cfg.stats = true;
             } else if (a == "--repair") {
                 cfg.store.repair = true;
             } else if (a == "--port" && has_value) {
