@@ -2,6 +2,7 @@
 """Instructions per call of each probe of cotrait_probe, measured with callgrind.
 
     bench/callgrind.py <path/to/cotrait_probe> [--out FILE.json] [--calls N1 N2] [--probe NAME...]
+    bench/callgrind.py --combine gcc.json clang19.json ...   # one markdown table, a column per file
 
 Runs every probe under `valgrind --tool=callgrind` at two call counts; instructions per call =
 (Ir(N2) - Ir(N1)) / (N2 - N1), which removes start-up, the warm-up call and the exit exactly.
@@ -21,6 +22,7 @@ ROWS = [
     ("plain_virtual", "plain virtual call `int compute(int)`", None),
     ("ref_virtual", "reference task via virtual call", None),
     ("boxed_virtual", "boxed_task<int> via virtual call (default allocator)", "ref_virtual"),
+    ("boxed_ready", "boxed_task<int> holding cotrait::ready(v), via virtual call", "plain_virtual"),
     ("ref_nested8", "8 nested virtual calls, reference task", None),
     ("boxed_nested8", "8 nested virtual calls, boxed_task<int>", "ref_nested8"),
     ("ref_direct", "reference task awaited directly (static)", None),
@@ -33,6 +35,81 @@ ROWS = [
      "ref_virtual"),
     ("new_delete_24", "24-byte global operator new + delete (one Box::pin of async_trait)", None),
 ]
+
+
+# Targets of issue 16, checked on the rows that exist: probe -> (what must hold, test of a row).
+TARGETS = [
+    ("boxed_virtual", "≤ 1.1× reference instructions",
+     lambda r: r["ratio_to_reference"] is not None and r["ratio_to_reference"] <= 1.1),
+    ("boxed_nested8", "≤ 1.1× reference instructions",
+     lambda r: r["ratio_to_reference"] is not None and r["ratio_to_reference"] <= 1.1),
+    ("static_direct", "≤ 1.2× reference instructions",
+     lambda r: r["ratio_to_reference"] is not None and r["ratio_to_reference"] <= 1.2),
+    ("static_in_sync_wait_nd", "frame elided (0 allocs/call) on Clang ≥ 20",
+     lambda r: r["allocs_per_call"] == 0),
+    ("boxed_ready", "0 frames (0 allocs/call)", lambda r: r["allocs_per_call"] == 0),
+]
+
+
+def applies(probe, label):
+    """The elision target is Clang >= 20's (the label names the compiler, e.g. clang22)."""
+    if probe != "static_in_sync_wait_nd":
+        return True
+    m = re.search(r"clang\D*(\d+)", label or "", re.IGNORECASE)
+    return bool(m) and int(m.group(1)) >= 20
+
+
+def target_verdicts(rows, label=""):
+    """[(probe, target, met)] for the targets whose row was measured and that apply."""
+    by = {r["probe"]: r for r in rows}
+    return [(p, what, bool(test(by[p]))) for p, what, test in TARGETS
+            if p in by and applies(p, label)]
+
+
+def combine(files):
+    """Prints one markdown table: instructions per call (× reference) per compiler."""
+    runs = []
+    for name in files:
+        with open(name, encoding="utf-8") as f:
+            runs.append(json.load(f))
+    labels = [r.get("label") or f"run {i + 1}" for i, r in enumerate(runs)]
+    order = []
+    for run in runs:
+        for r in run["rows"]:
+            if r["probe"] not in order:
+                order.append(r["probe"])
+    what = {r["probe"]: r["label"] for run in runs for r in run["rows"]}
+    ref = {r["probe"]: r["reference"] for run in runs for r in run["rows"]}
+    print("| probe | what | " + " | ".join(labels) + " |")
+    print("|---|---|" + "---|" * len(labels))
+    for p in order:
+        cells = []
+        for run in runs:
+            r = next((x for x in run["rows"] if x["probe"] == p), None)
+            if r is None:
+                cells.append("-")
+                continue
+            c = f"{r['instructions_per_call']:.0f}"
+            if r["ratio_to_reference"]:
+                c += f" ({r['ratio_to_reference']:.2f}×)"
+            if r["allocs_per_call"]:
+                c += f", {r['allocs_per_call']:g} alloc"
+            cells.append(c)
+        label = what[p].replace("<", "&lt;")
+        if ref[p]:
+            label += f" (vs `{ref[p]}`)"
+        print(f"| `{p}` | {label} | " + " | ".join(cells) + " |")
+    print()
+    print("| target | " + " | ".join(labels) + " |")
+    print("|---|" + "---|" * len(labels))
+    verdicts = [dict(((p, w), m) for p, w, m in target_verdicts(run["rows"], run.get("label")))
+                for run in runs]
+    for p, w, _ in TARGETS:
+        if any((p, w) in v for v in verdicts):
+            print(f"| `{p}` {w} | " + " | ".join(
+                ("met" if v[(p, w)] else "missed") if (p, w) in v else "-" for v in verdicts)
+                + " |")
+    return 0
 
 
 def run_probe(valgrind, exe, probe, calls):
@@ -49,12 +126,18 @@ def run_probe(valgrind, exe, probe, calls):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("probe_exe")
+    ap.add_argument("probe_exe", nargs="?")
+    ap.add_argument("--combine", nargs="+", metavar="JSON",
+                    help="print one markdown table of several --out files (one per compiler)")
     ap.add_argument("--out", help="write the rows as JSON here (bench/report.py reads it)")
     ap.add_argument("--calls", nargs=2, type=int, default=[2000, 6000], metavar=("N1", "N2"))
     ap.add_argument("--probe", nargs="*", help="only these probes")
     ap.add_argument("--label", default="", help="compiler label for the JSON")
     args = ap.parse_args()
+    if args.combine:
+        return combine(args.combine)
+    if not args.probe_exe:
+        ap.error("the path of cotrait_probe is needed (or --combine)")
 
     valgrind = shutil.which("valgrind")
     if not valgrind:
@@ -87,6 +170,8 @@ def main():
         ratio = f"{r['ratio_to_reference']:.2f}" if r["ratio_to_reference"] else "-"
         print(f"{r['probe']:<24} {r['instructions_per_call']:>10.1f} "
               f"{r['allocs_per_call']:>11.2f} {ratio:>6}  {r['label']}")
+    for p, what, met in target_verdicts(rows, args.label):
+        print(f"target {p}: {what}: {'met' if met else 'missed'}")
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump({"label": args.label, "calls": [n1, n2], "rows": rows}, f, indent=1)

@@ -500,11 +500,22 @@ class Report:
                  fmt(r["allocs_per_call"]),
                  fmt_ratio(r["ratio_to_reference"]) if r["ratio_to_reference"] else "-"]
                 for r in data["rows"]]
-        return ["## Instructions per call (callgrind)", "",
-                f"Exact and stable from run to run: (Ir({n2}) − Ir({n1})) / {n2 - n1} of "
-                "`bench/callgrind.py build/.../bench/cotrait_probe`; × ref is the ratio to the "
-                "reference task (bench/support/reference_task.hpp) of the same shape.", "",
-                table(["probe", "what", "instr/call", "allocs/call", "× ref"], rows), ""]
+        md = ["## Instructions per call (callgrind)", "",
+              f"Exact and stable from run to run: (Ir({n2}) − Ir({n1})) / {n2 - n1} of "
+              "`bench/callgrind.py build/.../bench/cotrait_probe`; × ref is the ratio to the "
+              "reference task (bench/support/reference_task.hpp) of the same shape "
+              "(`boxed_ready`: to the plain virtual call).", "",
+              table(["probe", "what", "instr/call", "allocs/call", "× ref"], rows), ""]
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from callgrind import target_verdicts  # pylint: disable=import-outside-toplevel
+        verdicts = target_verdicts(data["rows"], data.get("label", ""))
+        if verdicts:
+            md += ["Instruction targets (issue 16; the reasons for each miss are in "
+                   "docs/benchmarks.md):", "",
+                   table(["row", "target", "result"],
+                         [[f"`{p}`", w, "met" if m else "**missed**"] for p, w, m in verdicts]),
+                   ""]
+        return md
 
     def section_peers(self):
         """The table bench/peers.py wrote (peers.md): cotrait next to Rust's async_trait and asio."""

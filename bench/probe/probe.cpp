@@ -97,6 +97,12 @@ driver boxed_virtual(int n) {
         g_sum += co_await obj.compute(i);
     }
 }
+driver boxed_ready(int n) {
+    probe::boxed_iface& obj = probe::boxed_impl();
+    for (int i = 0; i < n; ++i) {
+        g_sum += co_await obj.ready(i);
+    }
+}
 driver ref_nested8(int n) {
     probe::ref_iface& obj = probe::ref_impl();
     for (int i = 0; i < n; ++i) {
@@ -173,6 +179,7 @@ const probe_entry probes[] = {
     {"plain_virtual", [](int n) { plain_virtual(n); }},
     {"ref_virtual", [](int n) { ref_virtual(n); }},
     {"boxed_virtual", [](int n) { boxed_virtual(n); }},
+    {"boxed_ready", [](int n) { boxed_ready(n); }},
     {"ref_nested8", [](int n) { ref_nested8(n); }},
     {"boxed_nested8", [](int n) { boxed_nested8(n); }},
     {"ref_direct", [](int n) { ref_direct(n); }},

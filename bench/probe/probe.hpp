@@ -28,6 +28,8 @@ struct boxed_iface {
     virtual ~boxed_iface();
     virtual cotrait::boxed_task<int> compute(int x) = 0;
     virtual cotrait::boxed_task<int> call(int depth, int x) = 0;
+    /// Answers with `cotrait::ready(x + 1)`: no frame (a cache hit).
+    virtual cotrait::boxed_task<int> ready(int x) = 0;
 };
 
 #if COTRAIT_PROBE_ASIO

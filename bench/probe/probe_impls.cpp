@@ -34,6 +34,7 @@ struct boxed_impl_t final : boxed_iface {
         }
         co_return co_await call(depth - 1, x);
     }
+    cotrait::boxed_task<int> ready(int x) override { return cotrait::ready(x + 1); }
 };
 
 #if COTRAIT_PROBE_ASIO

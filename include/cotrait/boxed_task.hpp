@@ -11,7 +11,6 @@
 
 #include <concepts>
 #include <coroutine>
-#include <cstdint>
 #include <type_traits>
 #include <utility>
 
@@ -50,7 +49,6 @@ concept ready_convertible = ready_convertible_s<T, V>::value;
 template <class T = void>
 class [[nodiscard]] COTRAIT_CORO_TASK_ATTRS boxed_task {
     using base_handle = std::coroutine_handle<detail::task_promise<T>>;
-    using box_type = detail::ready_box<T>;
 
 public:
     class promise_type : public detail::task_promise<T>, public detail::dynamic_frame_policy {
@@ -65,11 +63,11 @@ public:
 
     /// An empty task; awaiting it throws `task_misuse`.
     boxed_task() noexcept = default;
-    boxed_task(boxed_task&& other) noexcept : bits_(std::exchange(other.bits_, 0)) {}
+    boxed_task(boxed_task&& other) noexcept : h_(std::exchange(other.h_, empty_handle())) {}
     boxed_task& operator=(boxed_task&& other) noexcept {
         if (this != &other) {
             reset();
-            bits_ = std::exchange(other.bits_, 0);
+            h_ = std::exchange(other.h_, empty_handle());
         }
         return *this;
     }
@@ -79,108 +77,62 @@ public:
     /// Adopts the frame of a static_task: ownership of the coroutine moves, nothing is allocated.
     template <class Alloc>
     boxed_task(static_task<T, Alloc>&& other) noexcept // NOLINT(google-explicit-constructor)
-        : bits_(frame_bits(detail::as_base_handle<T>(std::exchange(other.h_, {})))) {}
+        : h_(other.h_ ? detail::as_base_handle<T>(std::exchange(other.h_, {})) : empty_handle()) {}
 
     /// An already-completed task holding `r.value` (`return cotrait::ready(v);`): no coroutine
     /// frame; the outcome lives in a small block recycled per thread. Awaiting it does not suspend.
     template <class V>
     requires detail::ready_convertible<T, V>
     boxed_task(ready_value<V>&& r) // NOLINT(google-explicit-constructor)
-        : bits_(ready_bits(make_box(std::move(r)))) {}
+        : h_(ready_frame::make([&r](detail::task_promise<T>& p) {
+              if constexpr (std::is_void_v<T>) {
+                  static_cast<void>(r);
+                  p.return_void();
+              } else {
+                  p.return_value(std::move(r.value));
+              }
+          })) {}
 
     /// An already-failed task (`return cotrait::ready_error(e);`): awaiting it rethrows.
     boxed_task(ready_exception&& e) // NOLINT(google-explicit-constructor)
-        : bits_(ready_bits(detail::make_ready_error_box<T>(std::move(e.error)))) {}
+        : h_(ready_frame::make(
+              [&e](detail::task_promise<T>& p) { p.set_error(std::move(e.error)); })) {}
 
     /// Destroys the frame (and with it the coroutine's parameters and locals) if the task owns one.
-    ~boxed_task() { reset(); }
+    ~boxed_task() { h_.destroy(); } // an empty task's destroy does nothing
 
     /// Starts the task and suspends the caller until it completes; yields the result (moved out)
     /// or rethrows the exception. Throws `task_misuse` if the task is empty or was awaited before.
     auto operator co_await() const {
-        if (box_type* box = held_box()) {
-            if (!box->claim()) {
-                detail::report_misuse(task_errc::already_awaited);
-            }
-            return awaiter(box);
-        }
-        return awaiter(detail::checked_awaiter<T>(frame()));
+        return detail::checked_nonnull_awaiter<T, true>(
+            h_, [](base_handle h) { return h == empty_handle(); });
     }
 
     /// True if the task owns a frame or a ready outcome.
-    [[nodiscard]] bool valid() const noexcept { return bits_ != 0; }
+    [[nodiscard]] bool valid() const noexcept { return h_ != empty_handle(); }
     explicit operator bool() const noexcept { return valid(); }
     /// True if the task owns a frame whose body has finished, or holds a ready outcome.
-    [[nodiscard]] bool done() const noexcept {
-        return bits_ != 0 && (held_box() != nullptr || frame().done());
-    }
+    [[nodiscard]] bool done() const noexcept { return valid() && h_.done(); }
     /// True if the task holds a ready outcome (made from cotrait::ready / ready_error), not a
     /// frame.
-    [[nodiscard]] bool is_ready_value() const noexcept { return held_box() != nullptr; }
+    [[nodiscard]] bool is_ready_value() const noexcept { return ready_frame::holds(h_); }
 
 private:
-    // The frame path is the task_awaiter of every cotrait task; the ready path never suspends.
-    class awaiter {
-    public:
-        explicit awaiter(detail::task_awaiter<T> frame) noexcept : frame_(frame) {}
-        explicit awaiter(box_type* box) noexcept : frame_(nullptr), box_(box) {}
-        bool await_ready() const noexcept { return box_ != nullptr; }
-        detail::transfer_result await_suspend(std::coroutine_handle<> caller) noexcept {
-            return frame_.await_suspend(caller);
-        }
-        T await_resume() { return box_ != nullptr ? box_->take() : frame_.await_resume(); }
+    using ready_frame = detail::ready_frame<T>;
 
-    private:
-        detail::task_awaiter<T> frame_;
-        box_type* box_ = nullptr;
-    };
+    explicit boxed_task(base_handle h) noexcept : h_(h) {}
 
-    explicit boxed_task(base_handle h) noexcept : bits_(frame_bits(h)) {}
-
-    template <class V>
-    static box_type* make_box(ready_value<V>&& r) {
-        if constexpr (std::is_void_v<V>) {
-            return detail::make_ready_box<T>();
-        } else {
-            return detail::make_ready_box<T>(std::move(r.value));
-        }
+    static constexpr base_handle empty_handle() noexcept {
+        return base_handle::from_address(&detail::empty_frame_v<T>.frame);
     }
 
-    // A frame's address is at least pointer-aligned (it starts with the resume function's
-    // address), and so is a box: the low bit is free to say which one the task holds.
-    static constexpr std::uintptr_t ready_tag = 1;
-    static std::uintptr_t frame_bits(base_handle h) noexcept {
-        return reinterpret_cast<std::uintptr_t>(h.address());
-    }
-    static std::uintptr_t ready_bits(box_type* box) noexcept {
-        static_assert(alignof(box_type) > 1);
-        return reinterpret_cast<std::uintptr_t>(box) | ready_tag;
-    }
-    base_handle frame() const noexcept {
-        return base_handle::from_address(reinterpret_cast<void*>(bits_));
-    }
-    box_type* held_box() const noexcept {
-        return (bits_ & ready_tag) != 0 ? reinterpret_cast<box_type*>(bits_ & ~ready_tag) : nullptr;
-    }
+    void reset() noexcept { std::exchange(h_, empty_handle()).destroy(); }
 
-    void reset() noexcept {
-        if (bits_ == 0) {
-            return;
-        }
-        if (box_type* box = held_box()) {
-            bits_ = 0;
-            detail::destroy_ready_box(box);
-        } else {
-            const base_handle h = frame();
-            bits_ = 0;
-            h.destroy();
-        }
-    }
-
-    // One pointer: the frame, or a ready box tagged in the low bit. Every promise a boxed_task can
-    // own starts with task_promise<T>, so the shared part of the promise sits at the same place
-    // in every frame (see as_base_handle).
-    std::uintptr_t bits_ = 0;
+    // One pointer: a frame, a ready outcome laid out as a finished frame, or the empty sentinel
+    // (detail/ready_box.hpp); never null.
+    // Every promise a boxed_task can own starts with task_promise<T>, so the shared part of the
+    // promise sits at the same place in every frame (see as_base_handle).
+    base_handle h_ = empty_handle();
 };
 
 } // namespace cotrait

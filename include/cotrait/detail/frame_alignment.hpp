@@ -84,9 +84,9 @@ COTRAIT_DETAIL_ALWAYS_INLINE_ALIGN void* allocate_overaligned_frame(std::size_t 
 // allocate_overaligned_frame is found in its block inline. Anything else (another alignment than
 // the size suggests, a resource's block, another thread's) goes down the slow path, which reads
 // the records.
-COTRAIT_DETAIL_ALWAYS_INLINE_ALIGN void deallocate_sized_frame(void* frame,
-                                                               std::size_t frame_size) noexcept {
-    const std::size_t align = frame_overalignment(frame_size);
+// `align` is the alignment beyond frame_granule the frame was allocated with (0 if none).
+COTRAIT_DETAIL_ALWAYS_INLINE_ALIGN void deallocate_sized_frame(void* frame, std::size_t frame_size,
+                                                               std::size_t align) noexcept {
     if (align == 0) {
         deallocate_frame(frame, frame_size);
         return;
@@ -100,6 +100,13 @@ COTRAIT_DETAIL_ALWAYS_INLINE_ALIGN void deallocate_sized_frame(void* frame,
         return;
     }
     deallocate_frame_slow(rec);
+}
+
+// The same for a frame whose alignment is inferred from its size (operator new(size_t) made it
+// with frame_overalignment, see dynamic_frame_policy).
+COTRAIT_DETAIL_ALWAYS_INLINE_ALIGN void deallocate_sized_frame(void* frame,
+                                                               std::size_t frame_size) noexcept {
+    deallocate_sized_frame(frame, frame_size, frame_overalignment(frame_size));
 }
 
 } // namespace cotrait::detail

@@ -80,10 +80,11 @@ struct dynamic_frame_policy {
     }
 #if COTRAIT_SIZED_DEALLOCATION
     // Clang with -fcoro-aligned-allocation frees through an align_val_t overload; with the size
-    // the recycling class is a constant, as for the sized delete above. A displaced (over-aligned)
-    // frame's record holds an address, not this size, so it still takes the slow path.
-    static void operator delete(void* frame, std::size_t n, std::align_val_t /*al*/) noexcept {
-        deallocate_sized_frame(frame, n);
+    // the recycling class is a constant, as for the sized delete above. The alignment is the one
+    // the matching operator new was given (not inferred from the size, which would send every
+    // frame whose size is a multiple of 32 down the slow path).
+    static void operator delete(void* frame, std::size_t n, std::align_val_t al) noexcept {
+        deallocate_sized_frame(frame, n, aligned_beyond_granule(al));
     }
 #endif
 

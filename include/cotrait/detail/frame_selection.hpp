@@ -63,8 +63,16 @@ COTRAIT_NOINLINE inline void* allocate_frame_selected(std::size_t frame_size) {
 // The common case (nothing chosen by scope, thread or process: the recycling caches) stays inline
 // in every coroutine ramp; any other choice costs a call.
 inline void* allocate_frame(std::size_t frame_size) {
-    if (COTRAIT_LIKELY(tls_frames.current == nullptr &&
-                       g_default_frame_resource.load(std::memory_order_relaxed) == nullptr)) {
+    // One test for both: or-ing the two words is cheaper than two compares and branches, which
+    // is what compilers turn the plain `a == nullptr && b == nullptr` (or even the or) into; the
+    // empty asm hides the first word's origin so that the or stays.
+    auto chosen = reinterpret_cast<std::uintptr_t>(tls_frames.current);
+#if defined(__clang__)
+    __asm__("" : "+r"(chosen));
+#endif
+    chosen |=
+        reinterpret_cast<std::uintptr_t>(g_default_frame_resource.load(std::memory_order_relaxed));
+    if (COTRAIT_LIKELY(chosen == 0)) {
         // Frame sizes are compile-time constants far below max_request_bytes.
         return recycled_allocate(round_to_granule(frame_size + sizeof(frame_record))) + 1;
     }

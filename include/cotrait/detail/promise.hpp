@@ -23,13 +23,13 @@ public:
 
     struct final_awaiter {
         bool await_ready() const noexcept { return false; }
+        // A task's body only ever starts from task_awaiter::await_suspend, which sets the
+        // continuation first, so there is always one to resume.
         template <class P>
         transfer_result await_suspend(std::coroutine_handle<P> self) noexcept {
             std::coroutine_handle<> next = self.promise().continuation_;
-            if (next) {
-                return transfer_to(self, next);
-            }
-            return transfer_to_nothing();
+            assert(next);
+            return transfer_to(self, next);
         }
         void await_resume() const noexcept {}
     };
@@ -54,12 +54,26 @@ std::coroutine_handle<task_promise<T>> as_base_handle(std::coroutine_handle<P> h
     return base;
 }
 
-template <class T>
+// A ready outcome (detail/ready_box.hpp) is laid out like a coroutine frame that has finished: its
+// resume pointer is null, so `done()` is true for it and false for a lazy frame that has not
+// started. An awaiter that may meet one (MaybeReady) tests that in await_ready and then reads the
+// result exactly as from a frame; awaiters of static_task never meet one and test nothing.
+template <class T, bool MaybeReady = false>
 class task_awaiter {
 public:
     explicit task_awaiter(std::coroutine_handle<task_promise<T>> h) noexcept : h_(h) {}
 
-    bool await_ready() const noexcept { return false; }
+    bool await_ready() noexcept {
+        if constexpr (MaybeReady) {
+            if (h_.done()) {
+                // Claimed: a second await sees a continuation and reports already_awaited. Any
+                // non-null handle does; this one is at hand (a ready frame never resumes it).
+                h_.promise().continuation_ = h_;
+                return true;
+            }
+        }
+        return false;
+    }
     transfer_result await_suspend(std::coroutine_handle<> caller) noexcept {
         h_.promise().continuation_ = caller;
         return transfer_to(caller, h_);
@@ -70,17 +84,30 @@ private:
     std::coroutine_handle<task_promise<T>> h_;
 };
 
+// Cold: keeps the diagnostics' code out of every await.
+[[noreturn]] COTRAIT_NOINLINE inline void report_await_misuse(bool empty) {
+    report_misuse(empty ? task_errc::empty_task : task_errc::already_awaited);
+}
+
 // The misuse checks every await goes through; throws task_misuse.
-template <class T>
-task_awaiter<T> checked_awaiter(std::coroutine_handle<task_promise<T>> h) {
-    if (!h) {
-        report_misuse(task_errc::empty_task);
-    }
+template <class T, bool MaybeReady = false>
+task_awaiter<T, MaybeReady> checked_awaiter(std::coroutine_handle<task_promise<T>> h) {
     // continuation_ is set by the first await and never cleared.
-    if (h.promise().continuation_) {
-        report_misuse(task_errc::already_awaited);
+    if (COTRAIT_UNLIKELY(!h || h.promise().continuation_)) {
+        report_await_misuse(!h);
     }
-    return task_awaiter<T>(h);
+    return task_awaiter<T, MaybeReady>(h);
+}
+
+// The same for a task that is never null (boxed_task: empty is a sentinel frame whose continuation
+// is set): one test; `is_empty` tells the cold path which misuse it was.
+template <class T, bool MaybeReady, class IsEmpty>
+task_awaiter<T, MaybeReady> checked_nonnull_awaiter(std::coroutine_handle<task_promise<T>> h,
+                                                    IsEmpty is_empty) {
+    if (COTRAIT_UNLIKELY(static_cast<bool>(h.promise().continuation_))) {
+        report_await_misuse(is_empty(h));
+    }
+    return task_awaiter<T, MaybeReady>(h);
 }
 
 template <class T, class P>

@@ -1,11 +1,14 @@
 // The storage of a boxed_task made from a ready value (cotrait::ready / ready_error): the outcome,
-// in a small block taken from a per-thread free list, so that answering a call with a known result
-// costs neither a coroutine frame nor, in steady state, a trip to the heap.
+// laid out as a finished coroutine frame, in a small block taken from a per-thread free list, so
+// that answering a call with a known result costs neither a coroutine frame nor, in steady state,
+// a trip to the heap.
 #pragma once
 
 #include <cotrait/config.hpp>
-#include <cotrait/detail/result.hpp>
+#include <cotrait/detail/promise.hpp>
 
+#include <cassert>
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -16,88 +19,12 @@
 
 namespace cotrait::detail {
 
-// The outcome of a ready task: a value or an exception, and whether it has been awaited (a second
-// await is misuse, as for a frame). Its own storage rather than result_slot<T>: the value path
-// must not construct or destroy an exception_ptr (an out-of-line call in libstdc++ 12).
-template <class T>
-class ready_box {
-    using stored = std::conditional_t<std::is_reference_v<T>, std::remove_reference_t<T>*, T>;
-
-public:
-    ready_box() noexcept {}
-    ready_box(const ready_box&) = delete;
-    ready_box& operator=(const ready_box&) = delete;
-    ~ready_box() {
-        if (state_ == result_state::value) {
-            value_.~stored();
-        } else if (state_ == result_state::error) {
-            error_.~exception_ptr();
-        }
-    }
-
-    template <class U>
-    void set_value(U&& v) {
-        if constexpr (std::is_reference_v<T>) {
-            T ref = std::forward<U>(v);
-            ::new (static_cast<void*>(std::addressof(value_))) stored(std::addressof(ref));
-        } else {
-            ::new (static_cast<void*>(std::addressof(value_))) stored(std::forward<U>(v));
-        }
-        state_ = result_state::value;
-    }
-    void set_error(std::exception_ptr e) noexcept {
-        ::new (static_cast<void*>(std::addressof(error_))) std::exception_ptr(std::move(e));
-        state_ = result_state::error;
-    }
-
-    // Marks the box awaited; false if it already was.
-    bool claim() noexcept { return !std::exchange(awaited_, true); }
-
-    T take() {
-        if (state_ == result_state::error) {
-            std::rethrow_exception(error_);
-        }
-        if constexpr (std::is_reference_v<T>) {
-            return *value_;
-        } else {
-            return std::move(value_);
-        }
-    }
-
-private:
-    union {
-        stored value_;
-        std::exception_ptr error_;
-    };
-    result_state state_ = result_state::empty;
-    bool awaited_ = false;
-};
-
-template <>
-class ready_box<void> {
-public:
-    void set_value() noexcept { state_ = result_state::value; }
-    void set_error(std::exception_ptr e) noexcept {
-        error_ = std::move(e);
-        state_ = result_state::error;
-    }
-    bool claim() noexcept { return !std::exchange(awaited_, true); }
-    void take() {
-        if (state_ == result_state::error) {
-            std::rethrow_exception(error_);
-        }
-    }
-
-private:
-    std::exception_ptr error_;
-    result_state state_ = result_state::empty;
-    bool awaited_ = false;
-};
-
-// Per-thread free lists of ready boxes, one per block size and alignment. A box freed on another
-// thread joins that thread's list: boxes are interchangeable, and the list is bounded, so nothing
-// accumulates. The state is constinit (no TLS guard on the hot path); the list is drained by a
-// second thread_local with a destructor, registered on the first free.
+// Per-thread free lists of ready frames, one per block size and alignment. A block freed on
+// another thread joins that thread's list: blocks are interchangeable, and the list is bounded, so
+// nothing accumulates. The state is constinit (no TLS guard on the hot path); the list is drained
+// by a second thread_local with a destructor, registered on the first free. `room` is how many more
+// blocks the list may take; it is 0 until the drainer is registered and after it ran, so a free
+// tests one counter.
 template <std::size_t Size, std::size_t Align>
 class ready_box_cache {
     struct node {
@@ -107,7 +34,7 @@ class ready_box_cache {
 
     struct state {
         node* head = nullptr;
-        std::uint32_t count = 0;
+        std::uint32_t room = 0;
         bool registered = false;
         bool drained = false; // the thread is exiting: free directly
     };
@@ -120,21 +47,29 @@ class ready_box_cache {
         ~drainer() {
             state& s = tls;
             s.drained = true;
+            s.room = 0;
             while (s.head != nullptr) {
                 node* n = std::exchange(s.head, s.head->next);
                 release(n);
             }
-            s.count = 0;
         }
     };
 
     // Unsized: Clang 14 does not declare the sized deallocation functions by default.
     static void release(void* p) noexcept { ::operator delete (p, std::align_val_t{Align}); }
 
-    COTRAIT_NOINLINE static void register_drainer() noexcept {
-        static thread_local drainer d;
-        static_cast<void>(d);
-        tls.registered = true;
+    COTRAIT_NOINLINE static void deallocate_slow(void* p) noexcept {
+        state& s = tls;
+        if (!s.registered && !s.drained) {
+            static thread_local drainer d;
+            static_cast<void>(d);
+            s.registered = true;
+            s.room = max_cached;
+            s.head = ::new (p) node{s.head};
+            --s.room;
+            return;
+        }
+        release(p);
     }
 
 public:
@@ -142,62 +77,114 @@ public:
     // a thread that only frees keeps little.
     static constexpr std::uint32_t max_cached = 64;
 
+    COTRAIT_NOINLINE static void* allocate_slow() {
+        return ::operator new (Size, std::align_val_t{Align});
+    }
+
     static void* allocate() {
         state& s = tls;
-        if (s.head != nullptr) {
-            --s.count;
-            return std::exchange(s.head, s.head->next);
+        if (node* n = s.head; COTRAIT_LIKELY(n != nullptr)) {
+            s.head = n->next;
+            ++s.room;
+            return n;
         }
-        return ::operator new (Size, std::align_val_t{Align});
+        return allocate_slow();
     }
 
     static void deallocate(void* p) noexcept {
         state& s = tls;
-        if (s.count >= max_cached || s.drained) {
-            release(p);
+        if (COTRAIT_LIKELY(s.room != 0)) {
+            s.head = ::new (p) node{s.head};
+            --s.room;
             return;
         }
-        if (!s.registered) {
-            register_drainer();
-        }
-        s.head = ::new (p) node{s.head};
-        ++s.count;
+        deallocate_slow(p);
     }
 };
 
+// A ready outcome that every cotrait awaiter can treat as a frame: the two function pointers in
+// front of a coroutine's promise (GCC's and Clang's frame layout, which libstdc++'s
+// noop_coroutine relies on as well), then the promise part every task shares. The resume pointer
+// is null, which is how `coroutine_handle::done()` recognises a coroutine suspended at its final
+// point, so the task reads as done and is never resumed; `destroy()` calls `destroy_fn`, which
+// returns the block to its cache. The promise sits where `coroutine_handle<task_promise<T>>`
+// looks for it: after the two pointers, rounded up to the promise's alignment (checked in debug
+// builds when a ready frame is made).
 template <class T>
-using ready_box_cache_for = ready_box_cache<sizeof(ready_box<T>), alignof(ready_box<T>)>;
+struct ready_frame;
+template <class T>
+using ready_frame_cache = ready_box_cache<sizeof(ready_frame<T>), alignof(ready_frame<T>)>;
 
-// Allocates and fills a box; frees it again if filling throws.
-template <class T, class... U>
-ready_box<T>* make_ready_box(U&&... v) {
-    void* mem = ready_box_cache_for<T>::allocate();
-    auto* box = ::new (mem) ready_box<T>();
-    struct guard {
-        ready_box<T>* b;
-        ~guard() {
-            if (b != nullptr) {
-                b->~ready_box<T>();
-                ready_box_cache_for<T>::deallocate(b);
+template <class T>
+struct ready_frame {
+    void (*resume_fn)(void*) = nullptr;
+    void (*destroy_fn)(void*) = &destroy;
+    task_promise<T> promise;
+
+    static void destroy(void* p) noexcept {
+        auto* f = static_cast<ready_frame*>(p);
+        f->~ready_frame();
+        ready_frame_cache<T>::deallocate(f);
+    }
+
+    // Allocates a frame, lets `fill` set its outcome, and hands it back as a task handle; frees it
+    // again if filling throws.
+    template <class Fill>
+    static std::coroutine_handle<task_promise<T>> make(Fill&& fill) {
+        auto* f = ::new (ready_frame_cache<T>::allocate())
+            ready_frame; // not value-initialised: no zeroing
+        struct guard {
+            ready_frame* f;
+            ~guard() {
+                if (f != nullptr) {
+                    destroy(f);
+                }
             }
-        }
-    } g{box};
-    box->set_value(std::forward<U>(v)...);
-    g.b = nullptr;
-    return box;
-}
+        } g{f};
+        std::forward<Fill>(fill)(f->promise);
+        g.f = nullptr;
+        auto h = std::coroutine_handle<task_promise<T>>::from_address(f);
+        assert(&h.promise() == &f->promise && h.done());
+        return h;
+    }
 
-template <class T>
-ready_box<T>* make_ready_error_box(std::exception_ptr e) {
-    auto* box = ::new (ready_box_cache_for<T>::allocate()) ready_box<T>();
-    box->set_error(std::move(e));
-    return box;
-}
+    // Whether `h` (a task's frame) is a ready frame of this type.
+    static bool holds(std::coroutine_handle<task_promise<T>> h) noexcept {
+        return h.done() && static_cast<const ready_frame*>(h.address())->destroy_fn == &destroy;
+    }
+};
 
+// What an empty (default-constructed or moved-from) boxed_task<T> refers to instead of null: a
+// finished-looking frame whose destroy function does nothing and whose continuation is already
+// set. So destroying any boxed_task is one indirect call with no test, and the await's one test of
+// the continuation also catches an empty task (the cold path tells the two apart). Constant
+// initialised, never written: nothing can claim or resume it.
 template <class T>
-void destroy_ready_box(ready_box<T>* box) noexcept {
-    box->~ready_box<T>();
-    ready_box_cache_for<T>::deallocate(box);
-}
+struct empty_frame {
+    static void no_destroy(void* /*frame*/) noexcept {}
+
+    void (*resume_fn)(void*) = nullptr;
+    void (*destroy_fn)(void*) = &no_destroy;
+    task_promise<T> promise;
+
+    constexpr empty_frame() noexcept {
+        promise.continuation_ = std::coroutine_handle<>::from_address(this);
+    }
+    empty_frame(const empty_frame&) = delete;
+    empty_frame& operator=(const empty_frame&) = delete;
+    ~empty_frame() = default;
+};
+// The sentinel is never destroyed (the holder's destructor does not destroy it), so a boxed_task
+// destroyed during static destruction, in whatever order, still finds it intact.
+template <class T>
+union empty_frame_holder {
+    empty_frame<T> frame;
+    constexpr empty_frame_holder() noexcept : frame() {}
+    empty_frame_holder(const empty_frame_holder&) = delete;
+    empty_frame_holder& operator=(const empty_frame_holder&) = delete;
+    ~empty_frame_holder() {} // NOLINT(modernize-use-equals-default): must not destroy `frame`
+};
+template <class T>
+inline constinit empty_frame_holder<T> empty_frame_v{};
 
 } // namespace cotrait::detail
