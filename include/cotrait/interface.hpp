@@ -7,20 +7,16 @@
 #include <cotrait/awaitable_traits.hpp>
 #include <cotrait/boxed_task.hpp>
 #include <cotrait/config.hpp>
-#include <cotrait/detail/interface_pp.hpp>
-#include <cotrait/detail/throw.hpp>
-#include <cotrait/frame_allocator.hpp>
+#include <cotrait/detail/interface_macros.hpp>
+#include <cotrait/detail/interface_traits.hpp>
 #include <cotrait/local_task.hpp>
 #include <cotrait/static_task.hpp>
 
 #include <array>
 #include <concepts>
 #include <cstddef>
-#include <initializer_list>
 #include <memory>
-#include <memory_resource>
 #include <span>
-#include <stdexcept>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -35,197 +31,6 @@ struct method_info {
     bool provided;              ///< has a default body that implementations may override
     std::string_view interface; ///< the interface that declares it (differs for inherited ones)
 };
-
-namespace detail {
-
-// What the qualifiers of an async method's virtual say. Anything but nothing, `const`,
-// `noexcept` and `const noexcept` (ref-qualifiers, volatile) is reported as unsupported by a
-// static_assert naming the method, not as an incomplete type.
-template <class M>
-struct member_fn_traits {
-    static constexpr bool supported = false;
-    static constexpr bool is_const = false;
-};
-template <class R, class C, class... A>
-struct member_fn_traits<R (C::*)(A...)> {
-    static constexpr bool supported = true;
-    static constexpr bool is_const = false;
-};
-template <class R, class C, class... A>
-struct member_fn_traits<R (C::*)(A...) const> {
-    static constexpr bool supported = true;
-    static constexpr bool is_const = true;
-};
-template <class R, class C, class... A>
-struct member_fn_traits<R (C::*)(A...) noexcept> {
-    static constexpr bool supported = true;
-    static constexpr bool is_const = false;
-};
-template <class R, class C, class... A>
-struct member_fn_traits<R (C::*)(A...) const noexcept> {
-    static constexpr bool supported = true;
-    static constexpr bool is_const = true;
-};
-
-// The object type an implementation method is called on: const for a const interface method.
-template <class M, class Impl>
-using self_for = std::conditional_t<member_fn_traits<M>::is_const, const Impl, Impl>;
-
-inline constexpr int method_ok = 0;
-inline constexpr int method_missing = 1;         // nothing callable under that name
-inline constexpr int method_wrong_signature = 2; // a member of that name exists, not callable so
-inline constexpr int method_not_awaitable = 3;
-inline constexpr int method_wrong_result = 4;
-
-// How an implementation method returning X serves an interface method returning R.
-template <class X, class R>
-constexpr int result_status() noexcept {
-    if constexpr (!awaitable<X>) {
-        return method_not_awaitable;
-    } else {
-        using res = await_result_t<X>;
-        if constexpr (std::is_void_v<R>) {
-            return std::is_void_v<res> ? method_ok : method_wrong_result;
-        } else if constexpr (std::is_reference_v<R>) {
-            // A reference must refer to something that outlives the task, never to a temporary.
-            return std::is_reference_v<res> && std::is_convertible_v<res, R> ? method_ok
-                                                                             : method_wrong_result;
-        } else {
-            return std::is_convertible_v<res, R> ? method_ok : method_wrong_result;
-        }
-    }
-}
-
-// The fallback for implementations returning an awaitable that is not a cotrait task (or a task
-// of another result type): a second frame that awaits it.
-template <class Task, class A>
-Task await_into(A a) {
-    if constexpr (std::is_void_v<typename Task::value_type>) {
-        co_await std::move(a);
-    } else {
-        co_return co_await std::move(a);
-    }
-}
-
-// An implementation's task that the interface's task adopts as is (a static_task<R, A> or
-// boxed_task<R>): its frame is the only frame of the call. Anything else goes through await_into.
-template <class Task, class X>
-inline constexpr bool adoptable_v = std::is_convertible_v<X&&, Task>;
-
-template <class X>
-struct is_cotrait_task : std::false_type {};
-template <class T, class A>
-struct is_cotrait_task<static_task<T, A>> : std::true_type {};
-template <class T>
-struct is_cotrait_task<boxed_task<T>> : std::true_type {};
-template <class T>
-struct is_cotrait_task<local_task<T>> : std::true_type {};
-
-// A cotrait task whose result type differs from the method's R (static_task<int> for a
-// std::size_t method): it cannot be adopted, so the adapter would wrap it in a second frame.
-// Almost always an oversight, since the implementation could return R directly.
-template <class X, class R>
-constexpr bool converting_task() noexcept {
-    using x = std::remove_cvref_t<X>;
-    if constexpr (is_cotrait_task<x>::value) {
-        return !std::is_same_v<typename x::value_type, R>;
-    } else {
-        return false;
-    }
-}
-template <class X, class R>
-inline constexpr bool converting_task_v = converting_task<X, R>();
-
-constexpr bool all_true(std::initializer_list<bool> results) noexcept {
-    for (bool r : results) {
-        if (!r) {
-            return false;
-        }
-    }
-    return true;
-}
-
-template <std::size_t N, std::size_t M>
-constexpr std::array<method_info, N + M> concat_methods(const std::array<method_info, N>& a,
-                                                        const std::array<method_info, M>& b) {
-    std::array<method_info, N + M> out{};
-    for (std::size_t i = 0; i < N; ++i) {
-        out[i] = a[i];
-    }
-    for (std::size_t i = 0; i < M; ++i) {
-        out[N + i] = b[i];
-    }
-    return out;
-}
-
-// A storage tag whose layer wraps every call (cotrait::instrumented): the generated override then
-// asks the layer for a hook (cotrait_enter) around the call to the implementation.
-template <class Tag>
-struct hooked_storage : std::false_type {};
-
-// Where the adapter keeps the implementation: by value, or by address for `Impl = T&`.
-// value_type is what the generated overrides call the methods on.
-template <class Impl>
-class impl_storage {
-public:
-    using value_type = Impl;
-    template <class... A>
-    explicit impl_storage(A&&... a) : impl_(std::forward<A>(a)...) {}
-    Impl& get() noexcept { return impl_; }
-    const Impl& get() const noexcept { return impl_; }
-
-private:
-    Impl impl_;
-};
-template <class Impl>
-class impl_storage<Impl&> {
-public:
-    using value_type = Impl;
-    explicit impl_storage(Impl& i) noexcept : impl_(std::addressof(i)) {}
-    Impl& get() noexcept { return *impl_; }
-    const Impl& get() const noexcept { return *impl_; }
-
-private:
-    Impl* impl_;
-};
-
-// The tag under which cotrait::forwarding stores its inner interface: `Inner` is a reference
-// (kept as an address) or a pointer-like owner (std::unique_ptr, std::shared_ptr) that the
-// overrides dereference on every call.
-template <class Inner>
-struct forward_to;
-
-template <class Inner>
-class impl_storage<forward_to<Inner>> {
-    using held_type =
-        std::conditional_t<std::is_reference_v<Inner>, std::remove_reference_t<Inner>*, Inner>;
-
-public:
-    using value_type = std::remove_reference_t<decltype(*std::declval<const held_type&>())>;
-
-    explicit impl_storage(Inner inner) : held_(hold(static_cast<Inner&&>(inner))) {
-        // A null owner would only fail at the first call, far from the mistake.
-        if (!held_) {
-            throw_exception(
-                std::invalid_argument("cotrait::forwarding: the inner interface pointer is null"));
-        }
-    }
-    value_type& get() noexcept { return *held_; }
-    const value_type& get() const noexcept { return *held_; }
-
-private:
-    static held_type hold(Inner&& inner) noexcept {
-        if constexpr (std::is_reference_v<Inner>) {
-            return std::addressof(inner);
-        } else {
-            return static_cast<Inner&&>(inner);
-        }
-    }
-
-    held_type held_;
-};
-
-} // namespace detail
 
 /// Opt-in for an implementation `Impl` whose methods return cotrait tasks of another result type
 /// than the interface's (e.g. `static_task<int>` for a `std::size_t` method). Such a result cannot
@@ -307,6 +112,18 @@ private:
 };
 
 namespace detail {
+template <std::size_t N, std::size_t M>
+constexpr std::array<method_info, N + M> concat_methods(const std::array<method_info, N>& a,
+                                                        const std::array<method_info, M>& b) {
+    std::array<method_info, N + M> out{};
+    for (std::size_t i = 0; i < N; ++i) {
+        out[i] = a[i];
+    }
+    for (std::size_t i = 0; i < M; ++i) {
+        out[N + i] = b[i];
+    }
+    return out;
+}
 
 // The dispatch structs of the methods an interface declares itself (its bases' excluded), in
 // declaration order. The macro spells the list with a leading `void` so that an entry never needs
@@ -592,172 +409,6 @@ const method_info* find_method(PM pm) noexcept {
 }
 
 } // namespace cotrait
-
-// ---- The macro layer --------------------------------------------------------------------------
-//
-// Every generated helper is named after its entry's method *and* index (COTRAIT_DETAIL_ID), so
-// that overloaded names do not collide, and every generated member name starts with `cotrait_`,
-// the only prefix an interface reserves (docs/interfaces.md, "Reserved names").
-
-// Per entry, the macro declares the virtual and a dispatch struct cotrait_method_<name>_<index>
-// holding what needs the method's *name* and nothing else: the pointer-to-virtual type, the call
-// expression on an implementation (cotrait_result_of), the member probe, the address of the
-// virtual, the reflection entry, and the static_asserts whose messages name the method.
-// Everything computed from these (statuses, reflection tables, lookups, interface-wide checks) is
-// ordinary C++ in namespace cotrait::detail above. The adapter's override must call the method by
-// name, so it stays here too. tests/interface_snapshot/expected.txt records the expansion of one
-// interface: a change here must update it (docs/interfaces.md, "Generated code").
-#define COTRAIT_DETAIL_MT(name, i) COTRAIT_DETAIL_ID(cotrait_method_, name, i)
-
-// The virtual method (pure, or with the entry's body as default), declared with the user's
-// spelling so that default arguments live here and only here, preceded by its dispatch struct.
-#define COTRAIT_DETAIL_DECL(c, i, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_DECL_IMPL, c, i, m)
-#define COTRAIT_DETAIL_DECL_IMPL(c, i, name, ret, params, quals, no_body, ...)                     \
-    struct COTRAIT_DETAIL_MT(name, i) {                                                            \
-        /* Spelled out, not decltype(&Name::name): that would be ambiguous for an overload. */     \
-        using cotrait_pm = COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)> (                \
-            COTRAIT_DETAIL_CTX_NAME(c)::*)(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PTYPEONLY,          \
-                                                                params)) quals;                    \
-        static_assert(::cotrait::detail::member_fn_traits<cotrait_pm>::supported,                  \
-                      "cotrait: the async method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(     \
-                          c)) "::" #name " has qualifiers that are not supported: write nothing, " \
-                              "`const`, `noexcept` or `const noexcept` after its parameter list"); \
-        using cotrait_result = COTRAIT_DETAIL_RESULT(ret);                                         \
-        /* Functions, not static data members: Clang warns about unused ones. */                   \
-        static constexpr ::cotrait::method_info cotrait_info() noexcept {                          \
-            return {#name, COTRAIT_DETAIL_ARITY(params),                                           \
-                    ::cotrait::detail::member_fn_traits<cotrait_pm>::is_const, no_body == 0,       \
-                    COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(c))};                               \
-        }                                                                                          \
-        template <class Cotrait_Self>                                                              \
-        using cotrait_result_of = decltype(::std::declval<Cotrait_Self&>().name(                   \
-            COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECLVAL, params)));                               \
-        template <class Cotrait_Plain>                                                             \
-        static constexpr bool cotrait_has_member() noexcept {                                      \
-            return requires {                                                                      \
-                &Cotrait_Plain::name;                                                              \
-            };                                                                                     \
-        }                                                                                          \
-        static cotrait_pm cotrait_ptr() noexcept {                                                 \
-            return static_cast<cotrait_pm>(&COTRAIT_DETAIL_CTX_NAME(c)::name);                     \
-        }                                                                                          \
-        COTRAIT_DETAIL_CHECKS(c, i, name)                                                          \
-    };                                                                                             \
-    virtual COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)>                                 \
-    name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECL, params)) quals COTRAIT_PP_CAT(                 \
-        COTRAIT_DETAIL_BODY_, no_body)(__VA_ARGS__)
-#define COTRAIT_DETAIL_BODY_1(...) = 0;
-#define COTRAIT_DETAIL_BODY_0(...) __VA_ARGS__
-
-// The dispatch struct's checks: C++20 static_assert messages must be string literals, so the
-// ones naming the method are generated; the statuses come from detail::method_status.
-#define COTRAIT_DETAIL_CHECKS(c, i, name)                                                          \
-    template <class Cotrait_Impl, bool Cotrait_Diagnose>                                           \
-    static constexpr bool cotrait_check() noexcept {                                               \
-        constexpr int cotrait_st =                                                                 \
-            ::cotrait::detail::method_status<COTRAIT_DETAIL_MT(name, i), Cotrait_Impl>();          \
-        static_assert(!Cotrait_Diagnose || cotrait_info().provided ||                              \
-                          cotrait_st != ::cotrait::detail::method_missing,                         \
-                      "cotrait: the implementation has no method `" #name                          \
-                      "` callable as the async method " COTRAIT_DETAIL_STR(                        \
-                          COTRAIT_DETAIL_CTX_NAME(c)) "::" #name " requires");                     \
-        static_assert(                                                                             \
-            !Cotrait_Diagnose || cotrait_st != ::cotrait::detail::method_wrong_signature,          \
-            "cotrait: the implementation's `" #name                                                \
-            "` cannot be called with the parameters of the async method " COTRAIT_DETAIL_STR(      \
-                COTRAIT_DETAIL_CTX_NAME(                                                           \
-                    c)) "::" #name                                                                 \
-                        " (wrong parameter types, or not const where the interface method is)");   \
-        static_assert(!Cotrait_Diagnose || cotrait_st != ::cotrait::detail::method_not_awaitable,  \
-                      "cotrait: the implementation's `" #name                                      \
-                      "` must return an awaitable (e.g. cotrait::static_task<R>) for the async "   \
-                      "method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(c)) "::" #name);        \
-        static_assert(!Cotrait_Diagnose || cotrait_st != ::cotrait::detail::method_wrong_result,   \
-                      "cotrait: the implementation's `" #name                                      \
-                      "` returns an awaitable whose result type does not match the async "         \
-                      "method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(c)) "::" #name);        \
-        return ::cotrait::detail::status_accepted(cotrait_st, cotrait_info().provided);            \
-    }                                                                                              \
-    template <class Cotrait_Impl>                                                                  \
-    static constexpr bool cotrait_cost_check() noexcept {                                          \
-        constexpr bool cotrait_ok =                                                                \
-            ::cotrait::detail::costs_one_frame<COTRAIT_DETAIL_MT(name, i), Cotrait_Impl>();        \
-        static_assert(cotrait_ok,                                                                  \
-                      "cotrait: the implementation's `" #name                                      \
-                      "` returns a cotrait task of another result type than the async "            \
-                      "method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(                        \
-                          c)) "::" #name ", so every call through the adapter would allocate "     \
-                              "a second coroutine frame to convert the result: return the "        \
-                              "interface's exact result type, or opt in with "                     \
-                              "cotrait::allow_result_conversion<Impl> = true");                    \
-        return cotrait_ok;                                                                         \
-    }
-#define COTRAIT_DETAIL_STR(x) COTRAIT_DETAIL_STR_I(x)
-#define COTRAIT_DETAIL_STR_I(x) #x
-
-// `, cotrait_method_<name>_<index>` per entry (the list starts with `void`).
-#define COTRAIT_DETAIL_LIST(c, i, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_LIST_IMPL, c, i, m)
-#define COTRAIT_DETAIL_LIST_IMPL(c, i, name, ret, params, quals, no_body, ...)                     \
-    , COTRAIT_DETAIL_MT(name, i)
-
-// The adapter's override: forward to the implementation and adopt its task, or run the default.
-// Its parameters have generated names (see COTRAIT_DETAIL_PARG) and no default arguments: the
-// defaults apply to calls through the interface, whose declaration carries them.
-#define COTRAIT_DETAIL_OVERRIDE(c, i, m)                                                           \
-    COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_OVERRIDE_IMPL, c, i, m)
-#define COTRAIT_DETAIL_OVERRIDE_IMPL(c, i, name, ret, params, quals, no_body, ...)                 \
-    COTRAIT_CORO_WRAPPER COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)> name(              \
-        COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PARG, params)) quals override {                        \
-        using cotrait_task = COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)>;               \
-        constexpr int cotrait_kind =                                                               \
-            ::cotrait::detail::call_kind<COTRAIT_DETAIL_MT(name, i), cotrait_task,                 \
-                                         typename cotrait_next::cotrait_impl_type,                 \
-                                         cotrait_next::cotrait_hooked>();                          \
-        if constexpr (cotrait_kind == ::cotrait::detail::call_adopt) {                             \
-            /* The task is constructed here, not in a helper function, so that Clang's */          \
-            /* coro_lifetimebound analysis sees a plain move of a prvalue. */                      \
-            return cotrait_task(                                                                   \
-                this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params)));     \
-        } else if constexpr (cotrait_kind == ::cotrait::detail::call_hooked) {                     \
-            auto cotrait_hook = this->template cotrait_enter<COTRAIT_DETAIL_MT(name, i)>();        \
-            return cotrait_hook.finish(cotrait_task(                                               \
-                this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params))));    \
-        } else if constexpr (cotrait_kind == ::cotrait::detail::call_await) {                      \
-            return ::cotrait::detail::await_into<cotrait_task>(                                    \
-                this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params)));     \
-        } else {                                                                                   \
-            COTRAIT_PP_CAT(COTRAIT_DETAIL_FALLBACK_, no_body)                                      \
-            (COTRAIT_DETAIL_CTX_NAME(c)::name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params)))  \
-        }                                                                                          \
-    }
-// Required method: unreachable, the adapter's static_assert has already failed; returning an
-// empty task keeps that the only error.
-#define COTRAIT_DETAIL_FALLBACK_1(call) return {};
-#define COTRAIT_DETAIL_FALLBACK_0(call) return this->call;
-
-// The adapter's layer is defined inside the interface (not out of class, as `Name::cotrait_layer`)
-// so that an interface may be declared at namespace scope, as a member of a class, or as a class
-// template (`template <class T> ASYNC_INTERFACE(...)`).
-#define COTRAIT_DETAIL_INTERFACE(Name, Base, Task, ...)                                            \
-    struct Name : Base {                                                                           \
-        COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_DECL, (Name, Task), __VA_ARGS__)                         \
-        using cotrait_base_interface = Base;                                                       \
-        using cotrait_own_methods = ::cotrait::detail::method_list<void COTRAIT_DETAIL_MFE(        \
-            COTRAIT_DETAIL_LIST, (Name, Task), __VA_ARGS__)>;                                      \
-        template <class Cotrait_Top, class Cotrait_Impl>                                           \
-        class cotrait_layer : public Base::template cotrait_layer<Cotrait_Top, Cotrait_Impl> {     \
-            using cotrait_next = typename Base::template cotrait_layer<Cotrait_Top, Cotrait_Impl>; \
-                                                                                                   \
-        protected:                                                                                 \
-            using cotrait_next::cotrait_next;                                                      \
-                                                                                                   \
-        public:                                                                                    \
-            COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_OVERRIDE, (Name, Task), __VA_ARGS__)                 \
-        };                                                                                         \
-                                                                                                   \
-    protected:                                                                                     \
-        Name() = default;                                                                          \
-    }
 
 /// Declares the virtual async interface `Name`; each further argument is a method entry
 ///     (name, (result type), ((type) param, ...) [const] [, { default body }])
