@@ -115,8 +115,13 @@ int serve(serve_config cfg) {
         kv::memory_store mem;
         return serve_store(mem, cfg);
     }
+    const bool batch = cfg.store.sync == kv::sync_mode::batch;
     kv::file_store fil(cfg.file, std::move(cfg.store));
-    return serve_store(fil, cfg);
+    const int rc = serve_store(fil, cfg);
+    if (batch) {
+        std::printf("kv_server: %zu group commits (fdatasync)\n", fil.group_commits());
+    }
+    return rc;
 }
 
 // Starts a server on its own io_context thread, runs the load and the checks against it from
