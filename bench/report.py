@@ -477,12 +477,78 @@ class Report:
             md += self.section_io()
             md += self.section_memory()
         md += self.section_others()
+        md += self.section_redis()
         md += self.section_callgrind()
         path = os.path.join(self.results, "report.md")
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(md) + "\n")
         print(f"report: wrote {path}")
         return path
+
+    def section_redis(self):
+        """The table bench/redis_compare.py wrote (redis.json), if it ran."""
+        title = "## kv_server against redis-server (redis-benchmark)"
+        path = os.path.join(self.results, "redis.json")
+        if not os.path.exists(path):
+            return [title, "",
+                    "Not measured: redis-server or redis-benchmark was not installed "
+                    "(Debian: redis-server, redis-tools), or kv_server was not built.", ""]
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        if not data.get("rows"):
+            return [title, ""] + [f"Not measured: {n}" for n in data.get("notes", [])] + [""]
+        rows = {(r["config"], r["pipeline"], r["test"]): r for r in data["rows"]}
+        configs = list(dict.fromkeys(r["config"] for r in data["rows"]))
+        body = []
+        for c in configs:
+            for p in data["pipelines"]:
+                cells = [c if not rows[(c, p, "SET")]["baseline"] else f"**{c}**", f"{p}"]
+                for t in data["tests"]:
+                    r = rows[(c, p, t)]
+                    cells += [fmt(r["rps_median"]), fmt_ratio(r["ratio_median"])]
+                body.append(cells)
+        md = [title, "",
+              f"`bench/redis_compare.py`: `redis-benchmark -t set,get -n {data['requests']:,} "
+              f"-c {data['clients']} -P 1|16` against each server, started fresh on a loopback "
+              f"port; {data['rounds']} interleaved round(s), medians of requests/s and of the "
+              "per-round ratio to the group's redis-server (bold) of the same round. Memory "
+              "group: `redis-server --save \"\" --appendonly no`; file group: `--appendonly "
+              "yes --appendfsync everysec` against kv_server `--file --sync batch` (which, unlike "
+              f"everysec, fsyncs before every acknowledgement). {data.get('redis_version', '')}",
+              "", table(["configuration", "-P", "SET/s", "× redis", "GET/s", "× redis"], body),
+              ""]
+        out = []
+
+        def add(target, measured, ok):
+            out.append([target, measured,
+                        "n/a" if ok is None else ("met" if ok else "**missed**")])
+
+        def ratio(c, p, t):
+            r = rows.get((c, p, t))
+            return r["ratio_median"] if r else None
+
+        for storage in ("virtual", "static"):
+            rs = [(p, t, ratio(f"kv_server memory {storage} 1t", p, t))
+                  for p in data["pipelines"] for t in data["tests"]]
+            if all(r is not None for _, _, r in rs):
+                add(f"memory store, 1 I/O thread, {storage}: ≥ 0.8× redis-server at -P 1 and "
+                    "-P 16", ", ".join(f"{t} -P {p}: {fmt_ratio(r)}" for p, t, r in rs),
+                    all(r >= 0.8 for _, _, r in rs))
+        for v in data.get("virtual_over_static", []):
+            r = v["ratio_median"]
+            if r is not None:
+                add(f"virtual within 3 % of static ({v['threads']} thread(s), -P "
+                    f"{v['pipeline']}, {v['test']})", f"virtual / static = {r:.3f}",
+                    abs(r - 1) <= 0.03)
+        rs = [(p, ratio("kv_server file batch 1t", p, "SET")) for p in data["pipelines"]]
+        if all(r is not None for _, r in rs):
+            add("file store, --sync batch, SET ≥ 0.8× redis-server appendfsync everysec",
+                ", ".join(f"-P {p}: {fmt_ratio(r)}" for p, r in rs),
+                all(r >= 0.8 for _, r in rs))
+        md += ["Targets (issue 18; reported, not asserted):", "",
+               table(["target", "measured", "verdict"], out), ""]
+        md += [f"Note: {n}" for n in data.get("notes", [])]
+        return md + [""] if data.get("notes") else md
 
     def section_callgrind(self):
         """The table bench/callgrind.py wrote (callgrind.json), if it ran."""
