@@ -3,6 +3,7 @@
 
     redis_compare.py --kv-server PATH [--redis-server PATH] [--redis-benchmark PATH]
                      [--requests N] [--rounds R] [--clients C] [--out FILE]
+                     [--callgrind N1,N2]
 
 For each round, and in each round for -P 1 and -P 16, runs `redis-benchmark -t set,get -n N
 -c C -P P --csv` once against every configuration below, each server started fresh by this
@@ -11,11 +12,18 @@ script on a free loopback port and stopped afterwards:
     memory group   redis-server --save "" --appendonly no                  (the baseline)
                    kv_server, memory store: virtual / static storage, 1 / 2 I/O threads
     file group     redis-server --appendonly yes --appendfsync everysec    (the baseline)
-                   kv_server --file ... --sync batch (virtual storage; 1 / 2 I/O threads)
+                   kv_server --file ... --sync batch (virtual storage; 1 / 2 I/O threads),
+                   and --sync none (1 thread) for context
 
 The order of the configurations rotates from round to round (interleaved rounds, so that a slow
 phase of a shared machine does not land on one configuration). Every number is compared with its
 group's baseline of the same round and pipeline depth; report.py shows the medians over rounds.
+
+With --callgrind N1,N2 (valgrind installed), also counts the user-space instructions per
+request of kv_server (memory store, virtual and static storage, 1 I/O thread) and of
+redis-server under callgrind: (Ir after N2 - Ir after N1 requests of each test) / (2 (N2 - N1)),
+at -P 1 and -P 16. Exact and repeatable where requests/s on a shared machine are not; it
+leaves out the kernel's share (the system calls), which is most of the time per request.
 
 Writes FILE (JSON; default redis.json) and prints a table. Never fails: a tool that is missing
 or a configuration that does not run is recorded in the JSON's "notes" (exit status 0), so the
@@ -55,11 +63,11 @@ def ping(port, timeout=0.2):
 class Server:
     """A server process on loopback; `port` is set once it answers PING."""
 
-    def __init__(self, argv, port, workdir, log):
+    def __init__(self, argv, port, workdir, log, startup=10):
         self.port = port
         self.log = open(log, "wb")
         self.proc = subprocess.Popen(argv, cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + startup
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{argv[0]} exited with status {self.proc.returncode}")
@@ -67,13 +75,13 @@ class Server:
                 return
             time.sleep(0.02)  # polling a starting server, with a deadline
         self.stop()
-        raise RuntimeError(f"{argv[0]} did not answer PING on port {port} within 10 s")
+        raise RuntimeError(f"{argv[0]} did not answer PING on port {port} within {startup} s")
 
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -103,6 +111,10 @@ def configurations(kv_server, redis_server):
                     lambda p, d, t=threads: [
                         kv_server, "--serve", "--port", str(p), "--threads", str(t),
                         "--file", os.path.join(d, "kv.log"), "--sync", "batch"]))
+    # For context: acknowledged once in the page cache, as everysec does between its fsyncs.
+    out.append(("kv_server file none 1t", "file", False,
+                lambda p, d: [kv_server, "--serve", "--port", str(p), "--file",
+                              os.path.join(d, "kv.log"), "--sync", "none"]))
     return out
 
 
@@ -123,6 +135,58 @@ def run_benchmark(redis_benchmark, port, requests, clients, pipeline):
     return rps
 
 
+def callgrind_ir(valgrind, argv, port, workdir, redis_benchmark, requests, clients, pipeline):
+    """Total instructions (Ir) of a server under callgrind serving `requests` of set and get."""
+    out = os.path.join(workdir, "callgrind.out")
+    srv = Server([valgrind, "--tool=callgrind", f"--callgrind-out-file={out}"] + argv, port,
+                 workdir, os.path.join(workdir, "server.log"), startup=120)
+    try:
+        run_benchmark(redis_benchmark, port, requests, clients, pipeline)
+    finally:
+        srv.stop()  # SIGTERM: both servers exit normally, and callgrind writes its file
+    with open(out, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1])
+    raise RuntimeError("no instruction total in the callgrind output")
+
+
+def measure_callgrind(a, result, n1, n2):
+    valgrind = shutil.which("valgrind")
+    if not valgrind:
+        result["notes"].append("instructions per request not measured: valgrind not found")
+        return
+    servers = [
+        ("kv_server memory virtual 1t",
+         lambda p, d: [a.kv_server, "--serve", "--port", str(p), "--storage", "virtual"]),
+        ("kv_server memory static 1t",
+         lambda p, d: [a.kv_server, "--serve", "--port", str(p), "--storage", "static"]),
+        ("redis-server", lambda p, d: [a.redis_server, "--port", str(p), "--bind", "127.0.0.1",
+                                       "--save", "", "--appendonly", "no", "--dir", d]),
+    ]
+    rows = []
+    for name, argv in servers:
+        for p in PIPELINES:
+            irs = []
+            for n in (n1, n2):
+                d = tempfile.mkdtemp(prefix="cotrait_redis_cg_")
+                try:
+                    port = free_port()
+                    irs.append(callgrind_ir(valgrind, argv(port, d), port, d,
+                                            a.redis_benchmark, n, a.clients, p))
+                except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+                    result["notes"].append(f"callgrind, -P {p}, {name}: {e}")
+                    break
+                finally:
+                    shutil.rmtree(d, ignore_errors=True)
+            if len(irs) == 2:
+                per = (irs[1] - irs[0]) / (2 * (n2 - n1))
+                rows.append({"config": name, "pipeline": p, "instructions_per_request": per})
+                print(f"callgrind -P {p:<2} {name:<28} {per:8.0f} instructions/request",
+                      flush=True)
+    result["callgrind"] = {"requests": [n1, n2], "rows": rows}
+
+
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -138,6 +202,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--out", default="redis.json")
+    ap.add_argument("--callgrind", metavar="N1,N2",
+                    help="also count instructions per request under callgrind")
     a = ap.parse_args()
 
     result = {"requests": a.requests, "clients": a.clients, "rounds": a.rounds,
@@ -222,6 +288,9 @@ def main():
                 r = rows[(name, p, t)]
                 cells.append(f"{r['rps_median'] or 0:>10.0f} {r['ratio_median'] or 0:>8.2f}")
             print(f"{name:<28} {p:>3} " + " ".join(cells))
+    if a.callgrind:
+        n1, n2 = (int(x) for x in a.callgrind.split(","))
+        measure_callgrind(a, result, n1, n2)
     for n in result["notes"]:
         print("note:", n)
     return finish()
