@@ -9,7 +9,7 @@
 #include "support/bench_support.hpp"
 
 #include <cotrait/arena.hpp>
-#include <cotrait/inline_storage.hpp>
+#include <cotrait/inline_resource.hpp>
 #include <cotrait/thread_pool.hpp>
 #include <cotrait/when_all.hpp>
 
@@ -51,7 +51,7 @@ std::pmr::memory_resource* arena() {
 std::pmr::memory_resource* inline_buffer() {
     // A fixed 1 KiB buffer; a frame that does not fit throws (frame_overflow). Used by the
     // matrix only: nested or parked frames would not fit.
-    thread_local cotrait::inline_storage<1024> storage;
+    thread_local cotrait::inline_resource<1024> storage;
     return &storage;
 }
 
@@ -63,11 +63,11 @@ std::pmr::memory_resource* pool_resource() {
 
 const std::vector<runtime_alloc>& runtime_allocs() {
     static const std::vector<runtime_alloc> allocs = {
-        {"new_delete", [] { return cotrait::new_delete_resource(); }},
+        {"new_delete", [] { return cotrait::global_new_delete_resource(); }},
         {"recycling", []() -> std::pmr::memory_resource* { return nullptr; }},
         {"arena", [] { return arena(); }},
         {"pmr_pool", [] { return pool_resource(); }},
-        {"inline_storage", [] { return inline_buffer(); }},
+        {"inline_resource", [] { return inline_buffer(); }},
     };
     return allocs;
 }
@@ -200,7 +200,7 @@ void register_matrix() {
         run_static<cotrait::recycling_allocator<>>(st, nullptr, static_probe);
     });
     for (const runtime_alloc& a : runtime_allocs()) {
-        if (one_of(a, {"arena", "pmr_pool", "inline_storage"})) {
+        if (one_of(a, {"arena", "pmr_pool", "inline_resource"})) {
             benchmark::RegisterBenchmark(name("matrix", "static_direct", a.name).c_str(),
                                          [=](State& st) {
                                              run_static<cotrait::default_frame_allocator>(
@@ -417,7 +417,7 @@ void register_io() {
             });
             // The frame of one call, from a counting resource: created (lazily, so only its own
             // frame exists) and destroyed without running, since running needs the loop.
-            bench::counting_resource counter(cotrait::new_delete_resource());
+            bench::counting_resource counter(cotrait::global_new_delete_resource());
             {
                 cotrait::frame_allocator_scope scope(counter);
                 boxed_task<int> t = obj.call(loop, 1);
@@ -502,7 +502,7 @@ fragmenting_workload(std::uint64_t calls, std::vector<boxed_task<int>>& kept) {
 void register_memory() {
     for (const runtime_alloc& a : runtime_allocs()) {
         // Parked frames keep an arena from ever starting over and would not fit in an
-        // inline_storage: neither is meant for this workload.
+        // inline_resource: neither is meant for this workload.
         if (!one_of(a, {"new_delete", "recycling", "pmr_pool"})) {
             continue;
         }

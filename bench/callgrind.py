@@ -31,6 +31,7 @@ ROWS = [
     ("static_in_sync_wait_nd", "same, new_delete_allocator<>", "ref_direct"),
     ("asio_virtual", "peer: asio::awaitable<int> via virtual call, awaited in an asio coroutine",
      "ref_virtual"),
+    ("new_delete_24", "24-byte global operator new + delete (one Box::pin of async_trait)", None),
 ]
 
 

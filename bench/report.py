@@ -28,7 +28,7 @@ UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 DISPATCH_ORDER = ["sync_inline", "sync_virtual", "ref_direct", "static_direct", "static_adapter",
                   "ref_virtual", "boxed_virtual", "boxed_macro", "bare_new_delete"]
 ALLOC_ORDER = ["-", "freelist", "new_delete", "new_delete+mimalloc", "new_delete+jemalloc",
-               "new_delete+tcmalloc", "recycling", "arena", "pmr_pool", "inline_storage"]
+               "new_delete+tcmalloc", "recycling", "arena", "pmr_pool", "inline_resource"]
 DISPATCH_TEXT = {
     "sync_inline": "sync inline call",
     "sync_virtual": "sync virtual call (the floor)",
@@ -479,6 +479,7 @@ class Report:
         md += self.section_others()
         md += self.section_redis()
         md += self.section_callgrind()
+        md += self.section_peers()
         path = os.path.join(self.results, "report.md")
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(md) + "\n")
@@ -594,6 +595,17 @@ class Report:
                 "`bench/callgrind.py build/.../bench/cotrait_probe`; × ref is the ratio to the "
                 "reference task (bench/support/reference_task.hpp) of the same shape.", "",
                 table(["probe", "what", "instr/call", "allocs/call", "× ref"], rows), ""]
+
+    def section_peers(self):
+        """The table bench/peers.py wrote (peers.md): cotrait next to Rust's async_trait and asio."""
+        path = os.path.join(self.results, "peers.md")
+        if not os.path.exists(path):
+            return ["## Peers: Rust's async_trait and asio, same run", "",
+                    "Not measured: bench/peers.py did not run (cotrait_probe not built).", ""]
+        with open(path, encoding="utf-8") as f:
+            body = f.read().rstrip("\n")
+        return ["## Peers: Rust's async_trait and asio, same run", "",
+                body, ""]  # `<` only inside code spans, where markdown keeps it literal
 
     # ---- plots --------------------------------------------------------------------------------
     def plots(self):

@@ -5,7 +5,9 @@
 #
 # SOURCE's first line must be `// expect-error: <regex>` (CMake regex syntax). The test passes
 # only if `<CXX> <STD_FLAG> -fsyntax-only -I... <SOURCE>` fails AND its output matches <regex>.
-# A file that compiles, or that fails for a different reason, makes the test fail.
+# A file that compiles, or that fails for a different reason, makes the test fail. A compiler that
+# cannot perform a file's check is stopped by the file with
+# `#error cotrait-compile-fail-skip: <reason>`, and the test is reported as skipped.
 
 foreach(_var IN ITEMS CXX SOURCE)
     if(NOT DEFINED ${_var} OR "${${_var}}" STREQUAL "")
@@ -50,6 +52,11 @@ execute_process(COMMAND "${CMAKE_COMMAND}" -E env LC_ALL=C ${_cmd}
                 ERROR_VARIABLE _out)
 list(JOIN _cmd " " _cmd_str)
 
+if(_out MATCHES "cotrait-compile-fail-skip: ([^\n]*)")
+    # The ctest's SKIP_REGULAR_EXPRESSION sees this line and reports the test as skipped.
+    message(STATUS "cotrait-compile-fail-skip: ${CMAKE_MATCH_1}")
+    return()
+endif()
 if(_rc EQUAL 0)
     message(NOTICE "command: ${_cmd_str}\n${_out}")
     message(FATAL_ERROR "${SOURCE} compiled, but it must fail with an error matching\n"

@@ -117,6 +117,23 @@ elseif(_cotrait_benches)
             COMMAND "${CMAKE_COMMAND}" -E echo
                     "== callgrind: skipped, valgrind not found (instructions per call not measured)")
     endif()
+    # The peers table (bench/peers.py): cotrait's probe rows timed in rounds interleaved with the
+    # Rust async_trait program of bench/peers/rust, which it builds offline when rustc, cargo and
+    # Debian's librust-async-trait-dev are installed (the Rust rows are skipped otherwise).
+    if(TARGET cotrait_probe)
+        set(_cotrait_peers_opts "")
+        if(COTRAIT_BENCH_QUICK)
+            set(_cotrait_peers_opts --quick)
+        endif()
+        list(APPEND _cotrait_callgrind_cmds
+            COMMAND "${CMAKE_COMMAND}" -E echo "== peers"
+            COMMAND "${COTRAIT_PYTHON}" "${PROJECT_SOURCE_DIR}/bench/peers.py"
+                    --probe "$<TARGET_FILE:cotrait_probe>" --out "${COTRAIT_BENCH_RESULTS_DIR}"
+                    --rust-build "${PROJECT_BINARY_DIR}/rust-peers" ${_cotrait_peers_opts}
+                    --label "${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}")
+        list(APPEND _cotrait_benches cotrait_probe)
+        list(REMOVE_DUPLICATES _cotrait_benches)
+    endif()
     # kv_server against redis-server (bench/redis_compare.py, issue 18): only when redis-server
     # and redis-benchmark are installed; the report says so otherwise. Never fails the run.
     set(_cotrait_redis_cmds "")

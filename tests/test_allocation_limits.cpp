@@ -68,11 +68,11 @@ TEST_CASE("new_delete allocator: n * sizeof(T) that would wrap throws std::bad_a
     CHECK_THROWS_AS(a.allocate(std::numeric_limits<std::size_t>::max() / 8 + 1), std::bad_alloc);
 }
 
-TEST_CASE("inline_storage passes a huge request's failure on") {
+TEST_CASE("inline_resource passes a huge request's failure on") {
     // The overflow goes upstream; an upstream that refuses shows the failure is passed on.
-    cotrait::inline_storage<256, cotrait::overflow_policy::heap> store(
+    cotrait::inline_resource<256, cotrait::overflow_policy::heap> store(
         std::pmr::null_memory_resource());
     CHECK_THROWS_AS(store.allocate(huge_sizes[1], 16), std::bad_alloc);
-    cotrait::inline_storage<256> strict;
+    cotrait::inline_resource<256> strict;
     CHECK_THROWS_AS(strict.allocate(huge_sizes[2], 16), std::bad_alloc);
 }

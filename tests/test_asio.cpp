@@ -6,6 +6,7 @@
 #include <cotrait/cancellation.hpp>
 #include <cotrait/static_task.hpp>
 #include <cotrait/sync_wait.hpp>
+#include <cotrait/task_error.hpp>
 #include <cotrait/thread_pool.hpp>
 #include <cotrait/when_all.hpp>
 
@@ -24,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -353,6 +355,55 @@ TEST_CASE("run_on rethrows and returns references") {
     auto ref = [](int& v) -> cotrait::boxed_task<int&> { co_return v; };
     int& r = cotrait::run_on(ctx, ref(x));
     CHECK(&r == &x);
+}
+
+namespace {
+
+cotrait::task_errc run_on_misuse_code(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const cotrait::task_misuse& e) {
+        return e.code();
+    }
+    return cotrait::task_errc{};
+}
+
+cotrait::boxed_task<int> value_of(int v) {
+    co_return v;
+}
+
+cotrait::boxed_task<int> needs_pool(cotrait::thread_pool& pool) {
+    co_await pool.schedule();
+    co_return 5;
+}
+
+} // namespace
+
+// Before the check, both cases below hung: the awaited task needs the very thread run_on blocks
+// (the ctest timeout bounds them).
+TEST_CASE("run_on on a thread_pool thread throws task_misuse{blocking_wait}") {
+    cotrait::thread_pool pool(1);
+    asio::io_context ctx;
+    cotrait::boxed_task<int> work = needs_pool(pool);
+    auto on_pool = [&]() -> cotrait::boxed_task<cotrait::task_errc> {
+        co_await pool.schedule();
+        co_return run_on_misuse_code([&] { (void)cotrait::run_on(ctx, std::move(work)); });
+    };
+    CHECK(cotrait::sync_wait(on_pool()) == cotrait::task_errc::blocking_wait);
+    // Nothing was started: the task still runs when awaited properly.
+    CHECK(cotrait::sync_wait(std::move(work)) == 5);
+}
+
+TEST_CASE("run_on from a handler of the same io_context throws task_misuse{blocking_wait}") {
+    asio::io_context ctx;
+    cotrait::task_errc code{};
+    asio::post(
+        ctx, [&] { code = run_on_misuse_code([&] { (void)cotrait::run_on(ctx, value_of(1)); }); });
+    ctx.run();
+    CHECK(code == cotrait::task_errc::blocking_wait);
+    // From outside, the same io_context is fine.
+    ctx.restart();
+    CHECK(cotrait::run_on(ctx, value_of(2)) == 2);
 }
 
 // ---- The kv_server example's service (examples/kv_server) ------------------------------------

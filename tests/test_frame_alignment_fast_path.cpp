@@ -129,7 +129,7 @@ TEST_CASE("possibly over-aligned frames freed on another thread go back to their
 
 TEST_CASE("possibly over-aligned frames under a scope go back to the scope's resource",
           "[frame_allocator][alignment]") {
-    cotrait::counting<> c;
+    cotrait::counting_resource<> c;
     {
         cotrait::frame_allocator_scope s{c};
         for (const std::size_t n : sizes) {

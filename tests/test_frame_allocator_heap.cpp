@@ -99,7 +99,7 @@ cotrait::boxed_task<heap_counts> measure_chains(int depth, int calls) {
 }
 
 struct limits_restorer {
-    cotrait::recycling_limits saved = cotrait::get_recycling_limits();
+    cotrait::recycling_limits saved = cotrait::current_recycling_limits();
     ~limits_restorer() {
         cotrait::set_recycling_limits(saved.per_class, saved.total_bytes);
         cotrait::trim_this_thread_recycling_cache();
@@ -111,20 +111,20 @@ struct limits_restorer {
 TEST_CASE("new_delete: exactly one global operator new and one operator delete per call") {
     LocalCounter c;
     SECTION("thread default") {
-        cotrait::set_thread_frame_resource(cotrait::new_delete_resource());
+        cotrait::set_this_thread_frame_resource(cotrait::global_new_delete_resource());
         const heap_counts d = cotrait::sync_wait(measure_calls(c, 100));
-        cotrait::set_thread_frame_resource(nullptr);
+        cotrait::set_this_thread_frame_resource(nullptr);
         CHECK(d.news == 100);
         CHECK(d.deletes == 100);
     }
     SECTION("scope") {
-        cotrait::frame_allocator_scope scope{*cotrait::new_delete_resource()};
+        cotrait::frame_allocator_scope scope{*cotrait::global_new_delete_resource()};
         const heap_counts d = cotrait::sync_wait(measure_calls(c, 100));
         CHECK(d.news == 100);
         CHECK(d.deletes == 100);
     }
     SECTION("process default") {
-        cotrait::set_default_frame_resource(cotrait::new_delete_resource());
+        cotrait::set_default_frame_resource(cotrait::global_new_delete_resource());
         const heap_counts d = cotrait::sync_wait(measure_calls(c, 100));
         cotrait::set_default_frame_resource(nullptr);
         CHECK(d.news == 100);
@@ -326,7 +326,7 @@ TEST_CASE("fixed allocators add no record: 16 bytes less than the run-time path;
     };
     std::size_t dyn = 0;
     {
-        cotrait::frame_allocator_scope scope{*cotrait::new_delete_resource()};
+        cotrait::frame_allocator_scope scope{*cotrait::global_new_delete_resource()};
         auto t = bodies::dynamic(1);
         dyn = g_last_new_size.load();
         CHECK(cotrait::sync_wait(std::move(t)) == 2);

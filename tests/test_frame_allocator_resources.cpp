@@ -1,4 +1,4 @@
-// The built-in resources (arena, inline_storage, counting) and allocation failure.
+// The built-in resources (arena, inline_resource, counting) and allocation failure.
 #include <cotrait/cotrait.hpp>
 
 #include <catch2/catch_test_macros.hpp>
@@ -22,7 +22,7 @@
 
 namespace {
 
-using counter = cotrait::counting<>;
+using counter = cotrait::counting_resource<>;
 
 cotrait::boxed_task<int> leaf(int x) {
     co_return x;
@@ -144,7 +144,7 @@ TEST_CASE("counting: frames of a call loop, counted per call") {
 }
 
 TEST_CASE("counting: owning upstream type, and the thread-safe variant under contention") {
-    cotrait::sync_counting<std::pmr::synchronized_pool_resource> c;
+    cotrait::sync_counting_resource<std::pmr::synchronized_pool_resource> c;
     constexpr int threads = 4;
     constexpr int calls = 500;
     std::vector<std::thread> pool;
@@ -231,7 +231,8 @@ TEST_CASE("arena: caller buffer first, and no growth with the null resource") {
 }
 
 #if defined(__unix__) && COTRAIT_ARENA_CHECKS
-TEST_CASE("arena and inline_storage: destroying or releasing them under live frames is diagnosed") {
+TEST_CASE(
+    "arena and inline_resource: destroying or releasing them under live frames is diagnosed") {
     CHECK(aborts([] {
         auto* arena = new cotrait::arena_resource();
         auto t = with_scope_leaf(*arena);
@@ -243,7 +244,7 @@ TEST_CASE("arena and inline_storage: destroying or releasing them under live fra
         arena.release();
     }));
     CHECK(aborts([] {
-        auto* storage = new cotrait::inline_storage<128, cotrait::overflow_policy::heap>();
+        auto* storage = new cotrait::inline_resource<128, cotrait::overflow_policy::heap>();
         std::vector<cotrait::boxed_task<int>> tasks;
         {
             cotrait::frame_allocator_scope s{*storage};
@@ -263,9 +264,9 @@ TEST_CASE("arena and inline_storage: destroying or releasing them under live fra
 }
 #endif
 
-TEST_CASE("inline_storage: frames that fit use the buffer only") {
+TEST_CASE("inline_resource: frames that fit use the buffer only") {
     counter heap;
-    cotrait::inline_storage<1024> storage(&heap);
+    cotrait::inline_resource<1024> storage(&heap);
     int sum = 0;
     {
         cotrait::frame_allocator_scope s{storage};
@@ -285,8 +286,8 @@ TEST_CASE("inline_storage: frames that fit use the buffer only") {
     CHECK(heap.allocations() == 0);
 }
 
-TEST_CASE("inline_storage: overflow with the error policy throws frame_overflow") {
-    cotrait::inline_storage<512, cotrait::overflow_policy::error> storage;
+TEST_CASE("inline_resource: overflow with the error policy throws frame_overflow") {
+    cotrait::inline_resource<512, cotrait::overflow_policy::error> storage;
     auto t1 = cotrait::boxed_task<int>();
     {
         cotrait::frame_allocator_scope s{storage};
@@ -299,7 +300,7 @@ TEST_CASE("inline_storage: overflow with the error policy throws frame_overflow"
             thrown = true;
             CHECK(e.capacity() == 512);
             CHECK(e.requested() > e.available());
-            CHECK(std::strstr(e.what(), "inline_storage") != nullptr);
+            CHECK(std::strstr(e.what(), "inline_resource") != nullptr);
         }
         CHECK(thrown);
         // A direct call that cannot fit throws from the call expression itself, and only once the
@@ -339,9 +340,9 @@ TEST_CASE("inline_storage: overflow with the error policy throws frame_overflow"
     CHECK(storage.live_allocations() == 0);
 }
 
-TEST_CASE("inline_storage: overflow with the heap policy falls back to upstream") {
+TEST_CASE("inline_resource: overflow with the heap policy falls back to upstream") {
     counter heap;
-    cotrait::inline_storage<256, cotrait::overflow_policy::heap> storage(&heap);
+    cotrait::inline_resource<256, cotrait::overflow_policy::heap> storage(&heap);
     {
         cotrait::frame_allocator_scope s{storage};
         CHECK(cotrait::sync_wait(chain(50)) == 50);

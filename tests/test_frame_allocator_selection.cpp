@@ -16,7 +16,7 @@
 
 namespace {
 
-using counter = cotrait::counting<>;
+using counter = cotrait::counting_resource<>;
 
 // Takes a task out of the optimizer's sight: a frame created and destroyed in one function may be
 // elided (Clang), and then no allocator sees it.
@@ -90,9 +90,9 @@ struct process_default_guard {
 
 struct thread_default_guard {
     explicit thread_default_guard(std::pmr::memory_resource* r) {
-        cotrait::set_thread_frame_resource(r);
+        cotrait::set_this_thread_frame_resource(r);
     }
-    ~thread_default_guard() { cotrait::set_thread_frame_resource(nullptr); }
+    ~thread_default_guard() { cotrait::set_this_thread_frame_resource(nullptr); }
     thread_default_guard(const thread_default_guard&) = delete;
     thread_default_guard& operator=(const thread_default_guard&) = delete;
 };
@@ -170,7 +170,7 @@ TEST_CASE("precedence: static_task with the default allocator") {
 TEST_CASE("precedence: the built-in defaults when nothing is installed") {
     CHECK(cotrait::current_frame_resource() == cotrait::recycling_resource());
     CHECK(cotrait::default_frame_resource() == cotrait::recycling_resource());
-    CHECK(cotrait::thread_frame_resource() == nullptr);
+    CHECK(cotrait::this_thread_frame_resource() == nullptr);
     counter c;
     cotrait::set_default_frame_resource(&c);
     CHECK(cotrait::current_frame_resource() == &c);
@@ -203,7 +203,7 @@ TEST_CASE("scopes nest and restore the previous choice, also on exceptions") {
         CHECK(cotrait::current_frame_resource() == &outer);
         CHECK(cotrait::sync_wait(leaf(5)) == 5);
         // The thread default changed inside a scope takes effect when the scope ends.
-        cotrait::set_thread_frame_resource(nullptr);
+        cotrait::set_this_thread_frame_resource(nullptr);
         CHECK(cotrait::current_frame_resource() == &outer);
     }
     CHECK(cotrait::current_frame_resource() == cotrait::recycling_resource());
@@ -413,13 +413,13 @@ template <class Line>
 align_report run_overaligned() {
     align_report rep;
     cotrait::arena_resource arena;
-    cotrait::inline_storage<8192> storage;
+    cotrait::inline_resource<8192> storage;
     std::pmr::unsynchronized_pool_resource pool;
     counter counting;
     alloc_state st;
     tracking_allocator<int> tracking(&st);
     std::pmr::memory_resource* resources[] = {cotrait::recycling_resource(),
-                                              cotrait::new_delete_resource(),
+                                              cotrait::global_new_delete_resource(),
                                               &arena,
                                               &storage,
                                               &pool,

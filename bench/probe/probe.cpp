@@ -1,7 +1,8 @@
 // cotrait_probe <probe> <calls>: makes <calls> calls of one kind and prints a checksum and the
-// global allocations it made. bench/callgrind.py runs it under `valgrind --tool=callgrind` at two
-// call counts; the difference of the instruction counts divided by the difference of the calls is
-// the exact cost of one call, free of start-up, warm-up and timer noise.
+// global allocations it made (`--time <probe> <calls> <reps>` times them instead, for
+// bench/peers.py). bench/callgrind.py runs it under `valgrind --tool=callgrind` at two call counts;
+// the difference of the instruction counts divided by the difference of the calls is the exact cost
+// of one call, free of start-up, warm-up and timer noise.
 #include "probe.hpp"
 
 #include <cotrait/new_delete.hpp>
@@ -14,7 +15,9 @@
 #include <asio/io_context.hpp>
 #endif
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <coroutine>
 #include <cstdio>
 #include <cstdlib>
@@ -136,6 +139,16 @@ cotrait::static_task<long> static_loop_nd(int n) {
     co_return s;
 }
 
+// What one Box::pin costs Rust's async_trait: one 24-byte block from the global allocator and back.
+// The pointer goes through a volatile variable so that the pair cannot be elided.
+void* volatile g_block = nullptr;
+void new_delete_24(int n) {
+    for (int i = 0; i < n; ++i) {
+        g_block = ::operator new(24);
+        ::operator delete (g_block, std::size_t{24});
+    }
+}
+
 #if COTRAIT_PROBE_ASIO
 asio::awaitable<void> asio_virtual(int n) {
     probe::asio_iface& obj = probe::asio_impl();
@@ -167,10 +180,29 @@ const probe_entry probes[] = {
     {"static_direct_nd", [](int n) { static_direct_nd(n); }},
     {"static_in_sync_wait", [](int n) { g_sum += cotrait::sync_wait(static_loop(n)); }},
     {"static_in_sync_wait_nd", [](int n) { g_sum += cotrait::sync_wait(static_loop_nd(n)); }},
+    {"new_delete_24", new_delete_24},
 #if COTRAIT_PROBE_ASIO
     {"asio_virtual", run_asio},
 #endif
 };
+
+// --time: the least time per call over `reps` runs of `calls` calls (bench/peers.py compares it
+// with the same measurement of the Rust peers). The minimum is the run least disturbed by the
+// machine.
+int time_probe(const probe_entry& p, int calls, int reps) {
+    p.run(calls); // warm-up: caches, page faults, branch predictors
+    double best = 1e300;
+    for (int r = 0; r < reps; ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        p.run(calls);
+        const std::chrono::duration<double, std::nano> dt = std::chrono::steady_clock::now() - t0;
+        best = std::min(best, dt.count() / calls);
+    }
+    std::printf("{\"probe\": \"%s\", \"calls\": %d, \"reps\": %d, \"ns_per_call\": %.4f, "
+                "\"checksum\": %ld}\n",
+                p.name, calls, reps, best, g_sum);
+    return 0;
+}
 
 } // namespace
 
@@ -181,8 +213,21 @@ int main(int argc, char** argv) {
         }
         return 0;
     }
-    if (argc != 3) {
-        std::fprintf(stderr, "usage: %s --list | <probe> <calls>\n", argv[0]);
+    const bool timed = argc == 5 && std::string_view(argv[1]) == "--time";
+    if (argc != 3 && !timed) {
+        std::fprintf(stderr, "usage: %s --list | <probe> <calls> | --time <probe> <calls> <reps>\n",
+                     argv[0]);
+        return 2;
+    }
+    if (timed) {
+        const int calls = std::atoi(argv[3]);
+        const int reps = std::atoi(argv[4]);
+        for (const probe_entry& p : probes) {
+            if (std::string_view(argv[2]) == p.name && calls > 0 && reps > 0) {
+                return time_probe(p, calls, reps);
+            }
+        }
+        std::fprintf(stderr, "%s: unknown probe '%s' or bad counts\n", argv[0], argv[2]);
         return 2;
     }
     const int n = std::atoi(argv[2]);

@@ -49,7 +49,7 @@ void* counted_new(std::size_t n) {
     return p;
 }
 
-// std::pmr's new_delete_resource (the upstream of the pmr pools) allocates through these.
+// std::pmr's global_new_delete_resource (the upstream of the pmr pools) allocates through these.
 void* counted_aligned_new(std::size_t n, std::align_val_t al) {
     const auto a = static_cast<std::size_t>(al);
     const std::size_t rounded = (n + a - 1) / a * a; // aligned_alloc wants a multiple

@@ -60,7 +60,7 @@ void set_alloc_counters(benchmark::State& st, const alloc_counts& before);
 
 /// Forwards to an upstream resource and counts allocations and bytes exactly (the library's own,
 /// not thread-safe counting resource).
-using counting_resource = cotrait::counting<>;
+using counting_resource = cotrait::counting_resource<>;
 
 // ---- Interfaces (implementations in impls.cpp) -----------------------------------------------
 
@@ -268,7 +268,7 @@ struct frame_probe {
 /// static_task<T, A> with a fixed A use probe_global_bytes.
 template <class Make>
 frame_probe probe_frames(Make make) {
-    counting_resource counter(cotrait::new_delete_resource());
+    counting_resource counter(cotrait::global_new_delete_resource());
     {
         // Everything runs synchronously on this thread, so the scope never spans a resumption
         // elsewhere.

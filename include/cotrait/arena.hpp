@@ -38,7 +38,8 @@ public:
     /// Size of the first block obtained from upstream when none is given.
     static constexpr std::size_t default_block_size = 4096;
 
-    /// An arena that takes its blocks from `upstream` (null: cotrait::new_delete_resource()).
+    /// An arena that takes its blocks from `upstream` (null:
+    /// cotrait::global_new_delete_resource()).
     explicit arena_resource(std::pmr::memory_resource* upstream = nullptr) noexcept
         : arena_resource(nullptr, 0, default_block_size, upstream) {}
     /// An arena whose first upstream block has `first_block_size` bytes.
@@ -105,7 +106,7 @@ private:
 
     arena_resource(void* buffer, std::size_t size, std::size_t first_block,
                    std::pmr::memory_resource* upstream) noexcept
-        : upstream_(upstream != nullptr ? upstream : new_delete_resource()), buffer_(buffer),
+        : upstream_(upstream != nullptr ? upstream : global_new_delete_resource()), buffer_(buffer),
           buffer_size_(buffer != nullptr ? size : 0),
           first_block_(first_block < 2 * sizeof(block_header) ? 2 * sizeof(block_header)
                                                               : first_block),

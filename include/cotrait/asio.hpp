@@ -9,6 +9,7 @@
 #include <cotrait/cancellation.hpp>
 #include <cotrait/config.hpp>
 #include <cotrait/detail/driver.hpp>
+#include <cotrait/detail/executor_thread.hpp>
 #include <cotrait/detail/transfer.hpp>
 
 #include <asio/associated_executor.hpp>
@@ -333,9 +334,16 @@ void spawn_on(async_scope& scope, const Executor& ex, A&& a) {
 /// completed and returns its result or rethrows its exception. `a` starts on `ctx` and its
 /// completion is delivered back through `ctx`, so other threads may run `ctx` at the same time
 /// (run_on then notices completion within a few milliseconds at worst). Work left when `a`
-/// completes stays queued.
+/// completes stays queued. Like `sync_wait`, it blocks the calling thread: called on a
+/// `thread_pool` or `run_loop` thread, or from a handler that `ctx` itself is running (asio forbids
+/// running an io_context from inside its own run), it throws `task_misuse{blocking_wait}` before
+/// starting anything, instead of hanging.
 template <awaitable A>
 decltype(auto) run_on(asio::io_context& ctx, A&& a) {
+    detail::check_may_block();
+    if (COTRAIT_UNLIKELY(ctx.get_executor().running_in_this_thread())) {
+        detail::report_misuse(task_errc::blocking_wait);
+    }
     using result = detail::stored_result_t<A>;
     using held =
         std::conditional_t<std::is_reference_v<result>, std::remove_reference_t<result>*, result>;

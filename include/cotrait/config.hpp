@@ -148,7 +148,7 @@
 #endif
 #endif
 
-// COTRAIT_ARENA_CHECKS == 1: releasing or destroying an arena_resource or an inline_storage while
+// COTRAIT_ARENA_CHECKS == 1: releasing or destroying an arena_resource or an inline_resource while
 // frames allocated from it are alive aborts with a message, instead of leaving those frames to be
 // destroyed later through dangling memory, or leaked. Behaviour only (the counters exist either
 // way), so no ABI tag.

@@ -14,7 +14,7 @@
 #include <cotrait/config.hpp>
 #include <cotrait/counting.hpp>
 #include <cotrait/frame_allocator.hpp>
-#include <cotrait/inline_storage.hpp>
+#include <cotrait/inline_resource.hpp>
 #include <cotrait/interface.hpp>
 #include <cotrait/local_task.hpp>
 #include <cotrait/new_delete.hpp>

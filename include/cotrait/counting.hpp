@@ -87,9 +87,10 @@ private:
 template <class Upstream>
 class upstream_holder {
 public:
-    static_assert(std::is_base_of_v<std::pmr::memory_resource, Upstream>,
-                  "counting<Upstream>: Upstream must be a std::pmr::memory_resource type, or "
-                  "std::pmr::memory_resource* for a resource the caller owns");
+    static_assert(
+        std::is_base_of_v<std::pmr::memory_resource, Upstream>,
+        "counting_resource<Upstream>: Upstream must be a std::pmr::memory_resource type, or "
+        "std::pmr::memory_resource* for a resource the caller owns");
     template <class... Args>
     explicit upstream_holder(Args&&... args) : r_(std::forward<Args>(args)...) {}
     Upstream& get() noexcept { return r_; }
@@ -102,9 +103,9 @@ private:
 template <>
 class upstream_holder<std::pmr::memory_resource*> {
 public:
-    upstream_holder() noexcept : r_(new_delete_resource()) {}
+    upstream_holder() noexcept : r_(global_new_delete_resource()) {}
     explicit upstream_holder(std::pmr::memory_resource* r) noexcept
-        : r_(r != nullptr ? r : new_delete_resource()) {}
+        : r_(r != nullptr ? r : global_new_delete_resource()) {}
     std::pmr::memory_resource& get() const noexcept { return *r_; }
 
 private:
@@ -117,14 +118,14 @@ private:
 /// deallocations, bytes, live bytes, peak live bytes, failures and a size histogram.
 ///
 /// `Upstream` is `std::pmr::memory_resource*` (the default: a resource the caller owns, passed to
-/// the constructor; null or none means `cotrait::new_delete_resource()`), or a resource type that
-/// the counting resource owns and builds from the constructor's arguments, e.g.
-/// `counting<std::pmr::unsynchronized_pool_resource>`.
+/// the constructor; null or none means `cotrait::global_new_delete_resource()`), or a resource type
+/// that the counting resource owns and builds from the constructor's arguments, e.g.
+/// `counting_resource<std::pmr::unsynchronized_pool_resource>`.
 ///
-/// With `Synchronized = false` (`counting`) it is as thread-safe as a plain object: use it from one
-/// thread at a time. With `true` (`sync_counting`) every counter is a relaxed atomic, so it may be
-/// used from several threads at once (as far as `Upstream` allows); a `stats()` snapshot taken
-/// while other threads allocate is then not a single instant.
+/// With `Synchronized = false` (`counting_resource`) it is as thread-safe as a plain object: use it
+/// from one thread at a time. With `true` (`sync_counting_resource`) every counter is a relaxed
+/// atomic, so it may be used from several threads at once (as far as `Upstream` allows); a
+/// `stats()` snapshot taken while other threads allocate is then not a single instant.
 template <class Upstream, bool Synchronized>
 class basic_counting_resource : public std::pmr::memory_resource {
 public:
@@ -246,10 +247,20 @@ private:
 
 /// Counting resource for use from one thread at a time (see basic_counting_resource).
 template <class Upstream = std::pmr::memory_resource*>
-using counting = basic_counting_resource<Upstream, false>;
+using counting_resource = basic_counting_resource<Upstream, false>;
 
 /// Thread-safe counting resource: relaxed atomic counters (see basic_counting_resource).
 template <class Upstream = std::pmr::memory_resource*>
-using sync_counting = basic_counting_resource<Upstream, true>;
+using sync_counting_resource = basic_counting_resource<Upstream, true>;
+
+/// Deprecated name of `counting_resource` (a resource's name ends in `_resource`).
+template <class Upstream = std::pmr::memory_resource*>
+using counting [[deprecated("use cotrait::counting_resource")]] =
+    basic_counting_resource<Upstream, false>;
+
+/// Deprecated name of `sync_counting_resource`.
+template <class Upstream = std::pmr::memory_resource*>
+using sync_counting [[deprecated("use cotrait::sync_counting_resource")]] =
+    basic_counting_resource<Upstream, true>;
 
 } // namespace cotrait

@@ -52,7 +52,7 @@ inline std::pmr::memory_resource* default_frame_resource() noexcept {
 
 /// Sets the calling thread's default frame resource, which takes precedence over the process
 /// default; `nullptr` removes it. Scopes still take precedence over it.
-inline void set_thread_frame_resource(std::pmr::memory_resource* r) noexcept {
+inline void set_this_thread_frame_resource(std::pmr::memory_resource* r) noexcept {
     detail::thread_frame_state& s = detail::tls_frames;
     s.thread_default = r;
     if (s.scope_top == nullptr) {
@@ -61,8 +61,20 @@ inline void set_thread_frame_resource(std::pmr::memory_resource* r) noexcept {
 }
 
 /// The calling thread's default frame resource, or `nullptr` if it has none.
-inline std::pmr::memory_resource* thread_frame_resource() noexcept {
+inline std::pmr::memory_resource* this_thread_frame_resource() noexcept {
     return detail::tls_frames.thread_default;
+}
+
+/// Deprecated name of `set_this_thread_frame_resource` (per-thread functions say `this_thread`).
+[[deprecated("use cotrait::set_this_thread_frame_resource()")]] inline void
+set_thread_frame_resource(std::pmr::memory_resource* r) noexcept {
+    set_this_thread_frame_resource(r);
+}
+
+/// Deprecated name of `this_thread_frame_resource`.
+[[deprecated("use cotrait::this_thread_frame_resource()")]] inline std::pmr::memory_resource*
+thread_frame_resource() noexcept {
+    return this_thread_frame_resource();
 }
 
 /// The resource a frame created now on this thread would come from, absent a per-call allocator.

@@ -37,9 +37,17 @@ namespace detail {
 inline new_delete_memory_resource g_new_delete_resource{};
 } // namespace detail
 
-/// The process-wide new/delete frame resource.
-inline std::pmr::memory_resource* new_delete_resource() noexcept {
+/// The process-wide resource calling the global `operator new` / `operator delete`. (Named so that
+/// it cannot be confused with, or made ambiguous by, `std::pmr::new_delete_resource()`.)
+inline std::pmr::memory_resource* global_new_delete_resource() noexcept {
     return &detail::g_new_delete_resource;
+}
+
+/// Deprecated name of `global_new_delete_resource()`: with `using namespace std::pmr` in scope, an
+/// unqualified call was ambiguous.
+[[deprecated("use cotrait::global_new_delete_resource()")]] inline std::pmr::memory_resource*
+new_delete_resource() noexcept {
+    return global_new_delete_resource();
 }
 
 /// A stateless standard Allocator calling the global operator new/delete, for `static_task<T, A>`.

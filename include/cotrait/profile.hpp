@@ -30,7 +30,7 @@ struct frame_usage {
 /// are static_task<T, A> frames with a fixed allocator A.
 template <class F>
 frame_usage measure_frames(F&& make) {
-    counting<> counter;
+    counting_resource<> counter;
     {
         frame_allocator_scope scope(counter);
         sync_wait(std::forward<F>(make)());

@@ -118,9 +118,15 @@ struct recycling_limits {
     std::uint32_t per_class;
     std::size_t total_bytes;
 };
-inline recycling_limits get_recycling_limits() noexcept {
+inline recycling_limits current_recycling_limits() noexcept {
     return {detail::g_recycling_limits.per_class.load(std::memory_order_relaxed),
             detail::g_recycling_limits.total_bytes.load(std::memory_order_relaxed)};
+}
+
+/// Deprecated name of `current_recycling_limits` (getters carry no `get_` prefix).
+[[deprecated("use cotrait::current_recycling_limits()")]] inline recycling_limits
+get_recycling_limits() noexcept {
+    return current_recycling_limits();
 }
 
 /// What a thread's cache holds and what it has done. The counters count since the cache first came

@@ -121,7 +121,7 @@ void interfaces() {
 }
 
 void allocators() {
-    cotrait::counting<> counter;
+    cotrait::counting_resource<> counter;
     {
         cotrait::frame_allocator_scope scope(counter);
         CHECK(cotrait::sync_wait(boxed_one()) == 1);

@@ -1,4 +1,4 @@
-// What the arena and inline_storage resources share: bump allocation inside a buffer, and the
+// What the arena and inline_resource resources share: bump allocation inside a buffer, and the
 // fatal diagnostic for a resource released while frames allocated from it are still alive.
 #pragma once
 

@@ -19,7 +19,7 @@ namespace cotrait::detail {
 struct thread_frame_state {
     std::pmr::memory_resource* current;        // innermost scope, else thread default, else null
     std::pmr::memory_resource* scope_top;      // innermost frame_allocator_scope, or null
-    std::pmr::memory_resource* thread_default; // set_thread_frame_resource, or null
+    std::pmr::memory_resource* thread_default; // set_this_thread_frame_resource, or null
 };
 inline constinit thread_local thread_frame_state tls_frames{};
 
