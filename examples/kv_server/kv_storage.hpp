@@ -154,8 +154,8 @@ struct file_options {
     /// Test hook: called after each compaction step ("written", "synced", "renamed",
     /// "dir_synced") so that a test can kill the process there.
     std::function<void(std::string_view)> compaction_step;
-    /// Test hook: called on the flusher thread (sync_mode::batch) before each fdatasync, so that
-    /// a test can hold a group commit back.
+    /// Test hook: called on the flusher thread (sync_mode::batch) before each group commit picks
+    /// the writes it covers, so that a test can hold it back.
     std::function<void()> before_sync;
 };
 
@@ -252,6 +252,11 @@ public:
 
     /// fdatasync calls made for sync() (batch mode) since open.
     [[nodiscard]] std::size_t group_commits() const noexcept { return group_commits_.load(); }
+    /// Records appended since open.
+    [[nodiscard]] std::uint64_t writes() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return written_seq_;
+    }
 
     /// Rewrites the log with only the live records (crash-safe). Returns false (and logs why)
     /// if it could not, in which case the old log stays in use.
@@ -344,12 +349,14 @@ private:
             if (waiters_.empty()) {
                 return; // stopping, and nobody waits
             }
+            if (opt_.before_sync) {
+                lock.unlock();
+                opt_.before_sync();
+                lock.lock();
+            }
             const std::uint64_t target = written_seq_;
             if (durable_seq_ < target && sync_error_.empty()) {
                 lock.unlock();
-                if (opt_.before_sync) {
-                    opt_.before_sync();
-                }
                 int err = 0;
                 {
                     const std::lock_guard<std::mutex> fd_lock(fd_mutex_);

@@ -17,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <semaphore>
 #include <string>
 #include <thread>
 #include <vector>
@@ -75,10 +76,81 @@ struct gate {
 
 } // namespace
 
-TEST_CASE("batch sync: one fdatasync covers the SETs of many connections") {
+TEST_CASE("batch sync: one fdatasync covers the SETs of every connection waiting") {
+    // Lockstep rounds: each of `clients` connections sends one SET and waits for its reply; the
+    // flusher may start a group commit only when the test lets it, after every SET of the round
+    // has been written. With group commit that is one fdatasync per round; with an fdatasync per
+    // connection the round could not complete.
     const unsigned threads = GENERATE(1U, 2U);
     INFO(threads << " I/O threads");
     kvtest::temp_dir dir("group_commit");
+    const std::string path = (dir.path / "data.log").string();
+    constexpr int clients = 8;
+    constexpr int rounds = 20;
+    std::counting_semaphore<> commits_allowed(0);
+    std::atomic<bool> released{false}; // let every commit through (the test failed or ended)
+    kv::file_options fo;
+    fo.sync = kv::sync_mode::batch;
+    fo.before_sync = [&] {
+        if (!released) {
+            (void)commits_allowed.try_acquire_for(10s);
+        }
+    };
+    std::size_t commits = 0;
+    {
+        kv::file_store file(path, fo);
+        cotrait::adapter<kv::storage, kv::file_store&> virt(file);
+        kv::storage& store = virt;
+        kvtest::running_server<kv::storage> srv(store, threads);
+        std::atomic<int> bad{0};
+        std::vector<std::thread> ts;
+        for (int t = 0; t < clients; ++t) {
+            ts.emplace_back([&, t] {
+                kvtest::conn c(srv.port());
+                for (int r = 0; r < rounds; ++r) {
+                    const std::string k = "c" + std::to_string(t) + "-" + std::to_string(r);
+                    if (c.request("SET " + k + " v" + k) != "OK") {
+                        ++bad;
+                        return;
+                    }
+                }
+            });
+        }
+        bool lockstep = true;
+        for (int r = 0; r < rounds && lockstep; ++r) {
+            const auto deadline = std::chrono::steady_clock::now() + 10s;
+            while (file.writes() < std::uint64_t{clients} * (r + 1)) {
+                if (std::chrono::steady_clock::now() > deadline) {
+                    lockstep = false;
+                    break;
+                }
+                std::this_thread::sleep_for(1ms); // polling a counter, with a deadline
+            }
+            commits_allowed.release();
+        }
+        CHECK(lockstep);
+        released = true;
+        commits_allowed.release(rounds);
+        for (std::thread& th : ts) {
+            th.join();
+        }
+        CHECK(bad == 0);
+        srv.stop();
+        commits = file.group_commits();
+    }
+    std::printf("group commit, %u I/O threads: %d SETs from %d connections, %zu fdatasync\n",
+                threads, clients * rounds, clients, commits);
+    CHECK(commits == std::size_t{rounds});
+    kv::file_store reopened(path);
+    const auto snap = reopened.snapshot();
+    CHECK(snap.size() == std::size_t{clients} * rounds);
+    CHECK(snap.at("c7-19") == "vc7-19");
+}
+
+TEST_CASE("batch sync: free-running connections, and the log reopens with every key") {
+    const unsigned threads = GENERATE(1U, 2U);
+    INFO(threads << " I/O threads");
+    kvtest::temp_dir dir("group_commit_free");
     const std::string path = (dir.path / "data.log").string();
     constexpr int clients = 16;
     constexpr int per_client = 60;
@@ -87,21 +159,17 @@ TEST_CASE("batch sync: one fdatasync covers the SETs of many connections") {
         kv::file_options fo;
         fo.sync = kv::sync_mode::batch;
         kv::file_store file(path, fo);
-        cotrait::adapter<kv::storage, kv::file_store&> virt(file);
-        kv::storage& store = virt;
-        kvtest::running_server<kv::storage> srv(store, threads);
+        kvtest::running_server<kv::file_store> srv(file, threads); // the static path
         CHECK(sequential_sets(srv.port(), clients, per_client) == 0);
         srv.stop();
         commits = file.group_commits();
     }
-    constexpr int sets = clients * per_client;
-    std::printf("group commit, %u I/O threads: %d SETs from %d connections, %zu fdatasync\n",
-                threads, sets, clients, commits);
-    CHECK(commits > 0);
-    CHECK(commits <= sets / 3); // one fdatasync per SET without group commit
+    // How many SETs share an fdatasync depends on the disk's latency: printed, not asserted.
+    std::printf("group commit, free-running, %u I/O threads: %d SETs, %zu fdatasync\n", threads,
+                clients * per_client, commits);
     kv::file_store reopened(path);
     const auto snap = reopened.snapshot();
-    CHECK(snap.size() == std::size_t{sets});
+    CHECK(snap.size() == std::size_t{clients} * per_client);
     CHECK(snap.at("c15-59") == "vc15-59");
 }
 
