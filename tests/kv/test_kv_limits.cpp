@@ -117,7 +117,8 @@ TEST_CASE("without --request-timeout a slow request is answered normally") {
     io.join();
 }
 
-TEST_CASE("--max-connections N: client N+1 waits for a slot and is served when one frees up") {
+TEST_CASE("connection limit N (--max-connections): client N+1 waits for a slot and is served when "
+          "one frees up") {
     const unsigned threads = GENERATE(1U, 2U);
     INFO(threads << " I/O threads");
     kv::memory_store mem;
@@ -157,7 +158,7 @@ TEST_CASE("--max-connections N: client N+1 waits for a slot and is served when o
     }
 }
 
-TEST_CASE("--max-connections 0 is refused") {
+TEST_CASE("a connection limit of 0 is refused") {
     kvtest::temp_dir dir("maxconn0");
     kvtest::child s({"--max-connections", "0"}, dir.path / "server.log");
     CHECK(s.port() == 0);
