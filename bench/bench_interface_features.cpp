@@ -4,12 +4,15 @@
 //   - a cache hit through a virtual async method, answered with cotrait::ready (no frame) and,
 //     for comparison, with a one-line `co_return` coroutine (one frame);
 //   - a call forwarded by one cotrait::forwarding layer, and by a chain of three, against the
-//     same call made on the implementation directly.
+//     same call made on the implementation directly;
+//   - the same call through cotrait::instrumented (counters, timing, its own frame, and the
+//     inner frame from the decorator's counting resource), against the direct call.
 // Every awaiting loop runs inside one coroutine driven by sync_wait. The objects are created
 // behind noinline factories and laundered through DoNotOptimize so that the compiler cannot see
 // their dynamic type and devirtualize the calls (GCC's speculative devirtualization is also off
 // for the bench targets, bench/CMakeLists.txt).
 #include <cotrait/boxed_task.hpp>
+#include <cotrait/instrumented.hpp>
 #include <cotrait/interface.hpp>
 #include <cotrait/ready.hpp>
 #include <cotrait/sync_wait.hpp>
@@ -118,6 +121,19 @@ void BM_forwarded_call(benchmark::State& state) {
     });
 }
 
+// ---- instrumentation ----------------------------------------------------------------------
+void BM_instrumented_call(benchmark::State& state) {
+    CoroutineImpl impl;
+    cotrait::instrumented<Lookup> counted(impl);
+    Lookup* l = launder_ptr<Lookup>(&counted);
+    in_coroutine(state, [l](benchmark::State& s) -> cotrait::boxed_task<> {
+        int k = 0;
+        for (auto _ : s) {
+            benchmark::DoNotOptimize(co_await l->get(k++));
+        }
+    });
+}
+
 } // namespace
 
 BENCHMARK(BM_plain_virtual_call);
@@ -125,5 +141,6 @@ BENCHMARK(BM_plain_virtual_call_in_coroutine);
 BENCHMARK(BM_ready_value_via_virtual);
 BENCHMARK(BM_co_return_via_virtual);
 BENCHMARK(BM_forwarded_call)->Arg(0)->Arg(1)->Arg(3)->ArgName("layers");
+BENCHMARK(BM_instrumented_call);
 
 BENCHMARK_MAIN();

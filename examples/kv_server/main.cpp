@@ -18,12 +18,15 @@
 //     virtual)
 //     --request-timeout MS          answer -ERR timeout past this (default 0: no deadline)
 //     --max-connections N           connections served at once; more wait (default 10000)
+//     --stats                       count every storage call (cotrait::instrumented) and print
+//                                   the per-method table at shutdown
 #include "kv_client.hpp"
 #include "kv_server.hpp"
 #include "kv_storage.hpp"
 
 #include <cotrait/asio.hpp>
 #include <cotrait/async_scope.hpp>
+#include <cotrait/instrumented.hpp>
 #include <cotrait/interface.hpp>
 #include <cotrait/sync_wait.hpp>
 
@@ -38,6 +41,7 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -58,6 +62,7 @@ struct serve_config {
     bool static_storage = false;
     kv::file_options store;
     kv::server_options server;
+    bool stats = false;
 };
 
 // Runs the server on `threads` io_contexts (this thread runs the first, which also accepts).
@@ -105,6 +110,16 @@ int serve_store(Impl& impl, serve_config& cfg) {
     }
     cotrait::adapter<kv::storage, Impl&> virt(impl);
     kv::storage& store = virt;
+    if (cfg.stats) {
+        // --stats: the server talks to the storage through the instrumentation decorator.
+        cotrait::instrumented<kv::storage> stats(store);
+        kv::storage& counted = stats;
+        const int rc = serve_with(counted, cfg);
+        std::fflush(stdout);
+        stats.cotrait_report(std::cout);
+        std::cout.flush();
+        return rc;
+    }
     return serve_with(store, cfg);
 }
 
@@ -199,7 +214,7 @@ constexpr const char* usage =
     "                          [--repair] [--idle-timeout SECONDS] [--max-reply-bytes N]\n"
     "                          [--compact-min-bytes N] [--threads 1..64]\n"
     "                          [--storage virtual|static] [--request-timeout MS]\n"
-    "                          [--max-connections N]]\n";
+    "                          [--max-connections N] [--stats]]\n";
 
 int usage_error(const std::string& why) {
     std::fprintf(stderr, "kv_server: %s\n%s", why.c_str(), usage);
@@ -230,6 +245,8 @@ int main(int argc, char** argv) {
             };
             if (a == "--serve") {
                 serve_mode = true;
+            } else if (a == "--stats") {
+                cfg.stats = true;
             } else if (a == "--repair") {
                 cfg.store.repair = true;
             } else if (a == "--port" && has_value) {
@@ -268,6 +285,10 @@ int main(int argc, char** argv) {
         }
         if (!serve_mode) {
             return usage_error("options need --serve");
+        }
+        if (cfg.stats && cfg.static_storage) {
+            return usage_error("--stats counts the calls through the virtual storage: it does not "
+                               "go with --storage static");
         }
         return serve(std::move(cfg));
     } catch (const std::invalid_argument& e) {

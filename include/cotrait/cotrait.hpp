@@ -15,6 +15,7 @@
 #include <cotrait/counting.hpp>
 #include <cotrait/frame_allocator.hpp>
 #include <cotrait/inline_resource.hpp>
+#include <cotrait/instrumented.hpp>
 #include <cotrait/interface.hpp>
 #include <cotrait/local_task.hpp>
 #include <cotrait/new_delete.hpp>

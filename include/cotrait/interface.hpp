@@ -158,6 +158,11 @@ constexpr std::array<method_info, N + M> concat_methods(const std::array<method_
     return out;
 }
 
+// A storage tag whose layer wraps every call (cotrait::instrumented): the generated override then
+// asks the layer for a hook (cotrait_enter) around the call to the implementation.
+template <class Tag>
+struct hooked_storage : std::false_type {};
+
 // Where the adapter keeps the implementation: by value, or by address for `Impl = T&`.
 // value_type is what the generated overrides call the methods on.
 template <class Impl>
@@ -242,21 +247,7 @@ public:
     async_interface& operator=(const async_interface&) = delete;
     virtual ~async_interface() = default;
 
-    // The generated members below are the protocol between the macro and the library; they are
-    // public because the adapter and the concept need them, not for direct use.
-    template <class Impl, bool Diagnose>
-    static constexpr bool cotrait_check() noexcept {
-        return true;
-    }
-    template <class Impl>
-    static constexpr bool cotrait_cost_check() noexcept {
-        return true;
-    }
-    static constexpr std::array<method_info, 0> cotrait_methods() noexcept { return {}; }
-    template <class PM>
-    static std::size_t cotrait_index_of(PM /*pm*/) noexcept {
-        return npos_method;
-    }
+    // The adapter's bottom layer; each interface's layer (generated) derives from its base's.
     template <class Top, class Impl>
     class cotrait_layer;
 
@@ -294,7 +285,19 @@ public:
         return cotrait_storage_.get();
     }
 
+    /// True if the storage hooks every call (the generated overrides then use cotrait_enter).
+    static constexpr bool cotrait_hooked = detail::hooked_storage<Impl>::value;
+    /// The hook around one call of the method whose dispatch struct is M: constructed before the
+    /// call to the implementation, handed its task (finish) right after.
+    template <class M>
+    auto cotrait_enter() const noexcept {
+        return cotrait_storage_.template enter<Top, M>();
+    }
+
 protected:
+    /// The storage itself (decorators keep their own state there).
+    const detail::impl_storage<Impl>& cotrait_storage() const noexcept { return cotrait_storage_; }
+
     template <class... A>
     explicit cotrait_layer(std::in_place_t /*tag*/, A&&... a)
         : cotrait_storage_(std::forward<A>(a)...) {}
@@ -304,11 +307,173 @@ private:
 };
 
 namespace detail {
+
+// The dispatch structs of the methods an interface declares itself (its bases' excluded), in
+// declaration order. The macro spells the list with a leading `void` so that an entry never needs
+// to know whether it is the last one.
+template <class... M>
+struct method_list {};
+
+// Everything below works on the dispatch struct M that the macro generates per method entry; M
+// provides what needs the method's name: cotrait_pm (pointer-to-virtual type), cotrait_result,
+// cotrait_info() (its reflection entry), cotrait_result_of<Self> (the type of calling the method
+// on a Self), cotrait_has_member<T>(), cotrait_ptr() (the virtual's address) and the diagnosing
+// checks.
+
+// How well `Impl` serves the method M (method_ok, method_missing, ...).
+template <class M, class Impl>
+constexpr int method_status() noexcept {
+    using self = self_for<typename M::cotrait_pm, Impl>;
+    if constexpr (requires { typename M::template cotrait_result_of<self>; }) {
+        return result_status<typename M::template cotrait_result_of<self>,
+                             typename M::cotrait_result>();
+    } else if constexpr (M::template cotrait_has_member<std::remove_cv_t<Impl>>()) {
+        return method_wrong_signature;
+    } else {
+        return method_missing;
+    }
+}
+
+// A status the adapter accepts: served, or a provided method left to its default body.
+constexpr bool status_accepted(int status, bool provided) noexcept {
+    return status == method_ok || (provided && status == method_missing);
+}
+
+// False if serving M from `Impl` would cost a second frame per call without the opt-in.
+template <class M, class Impl>
+constexpr bool costs_one_frame() noexcept {
+    if constexpr (method_status<M, Impl>() == method_ok) {
+        using result =
+            typename M::template cotrait_result_of<self_for<typename M::cotrait_pm, Impl>>;
+        return !converting_task_v<result, typename M::cotrait_result> ||
+               allow_result_conversion<std::remove_cv_t<Impl>>;
+    } else {
+        return true;
+    }
+}
+
+// What the adapter's override of M does with `Impl`: adopt the implementation's task, await it
+// in a frame of its own (await_into), or run the interface's default body.
+inline constexpr int call_adopt = 0;
+inline constexpr int call_await = 1;
+inline constexpr int call_default = 2;
+inline constexpr int call_hooked = 3; // adopt, through the layer's hook
+template <class M, class Task, class Impl, bool Hooked>
+constexpr int call_kind() noexcept {
+    if constexpr (method_status<M, Impl>() != method_ok) {
+        return call_default;
+    } else if constexpr (Hooked) {
+        static_assert(adoptable_v<Task, typename M::template cotrait_result_of<
+                                            self_for<typename M::cotrait_pm, Impl>>>,
+                      "cotrait: a hooked layer wraps an interface, whose tasks it adopts");
+        return call_hooked;
+    } else if constexpr (adoptable_v<Task, typename M::template cotrait_result_of<
+                                               self_for<typename M::cotrait_pm, Impl>>>) {
+        return call_adopt;
+    } else {
+        return call_await;
+    }
+}
+
+// Interface-wide versions, over the interface's own methods and then recursively its base's.
+// Every check runs, so that all mismatching methods are reported at once.
+template <class I, class Impl, bool Diagnose>
+constexpr bool interface_check() noexcept {
+    if constexpr (std::is_same_v<I, async_interface>) {
+        return true;
+    } else {
+        return []<class... M>(method_list<void, M...>) {
+            return all_true({interface_check<typename I::cotrait_base_interface, Impl, Diagnose>(),
+                             M::template cotrait_check<Impl, Diagnose>()...});
+        }(typename I::cotrait_own_methods{});
+    }
+}
+
+template <class I, class Impl>
+constexpr bool interface_cost_check() noexcept {
+    if constexpr (std::is_same_v<I, async_interface>) {
+        return true;
+    } else {
+        return []<class... M>(method_list<void, M...>) {
+            return all_true({interface_cost_check<typename I::cotrait_base_interface, Impl>(),
+                             M::template cotrait_cost_check<Impl>()...});
+        }(typename I::cotrait_own_methods{});
+    }
+}
+
+template <class I>
+constexpr auto interface_methods() noexcept {
+    if constexpr (std::is_same_v<I, async_interface>) {
+        return std::array<method_info, 0>{};
+    } else {
+        return []<class... M>(method_list<void, M...>) {
+            return concat_methods(interface_methods<typename I::cotrait_base_interface>(),
+                                  std::array<method_info, sizeof...(M)>{{M::cotrait_info()...}});
+        }(typename I::cotrait_own_methods{});
+    }
+}
+
+// The position of the dispatch struct M in async_methods_v<I> (bases' methods first).
+template <class I, class M>
+constexpr std::size_t method_position() noexcept {
+    if constexpr (std::is_same_v<I, async_interface>) {
+        return npos_method;
+    } else {
+        using base = typename I::cotrait_base_interface;
+        constexpr std::size_t in_base = method_position<base, M>();
+        if constexpr (in_base != npos_method) {
+            return in_base;
+        } else {
+            return []<class... Own>(method_list<void, Own...>) {
+                std::size_t i = interface_methods<base>().size();
+                std::size_t found = npos_method;
+                ((found = (found == npos_method && std::is_same_v<Own, M>) ? i : found, ++i), ...);
+                return found;
+            }(typename I::cotrait_own_methods{});
+        }
+    }
+}
+
+// `pm` designates M's virtual (an overloaded name has one M per overload, told apart by type).
+template <class M, class PM>
+bool designates(PM pm) noexcept {
+    if constexpr (std::is_same_v<PM, typename M::cotrait_pm>) {
+        return pm == M::cotrait_ptr();
+    } else {
+        return false;
+    }
+}
+
+template <class I, class PM>
+std::size_t interface_index_of(PM pm) noexcept {
+    if constexpr (std::is_same_v<I, async_interface>) {
+        return npos_method;
+    } else {
+        using base = typename I::cotrait_base_interface;
+        const std::size_t in_base = interface_index_of<base>(pm);
+        if (in_base != npos_method) {
+            return in_base;
+        }
+        return [pm]<class... M>(method_list<void, M...>) {
+            std::size_t i = interface_methods<base>().size();
+            std::size_t found = npos_method;
+            const auto visit = [&]<class One>() {
+                if (found == npos_method && designates<One>(pm)) {
+                    found = i;
+                }
+                ++i;
+            };
+            (visit.template operator()<M>(), ...);
+            static_cast<void>(visit); // an interface may declare no method of its own
+            return found;
+        }(typename I::cotrait_own_methods{});
+    }
+}
+
 // Named so that a failed `implements` constraint, which compilers report by quoting this
 // expression, tells the user where to look.
 template <class T, class I>
-inline constexpr bool
-    see_why_with_static_assert_check_implements = I::template cotrait_check<T, false>();
+inline constexpr bool see_why_with_static_assert_check_implements = interface_check<I, T, false>();
 } // namespace detail
 
 /// Satisfied by a type whose objects can serve every required async method of interface `I`
@@ -329,7 +494,7 @@ constexpr bool check_implements() noexcept {
     static_assert(std::is_base_of_v<async_interface, I>,
                   "cotrait::check_implements<I, T>: I must be declared with COTRAIT_INTERFACE");
     if constexpr (std::is_base_of_v<async_interface, I>) {
-        return I::template cotrait_check<T, true>();
+        return detail::interface_check<I, T, true>();
     } else {
         return false;
     }
@@ -345,9 +510,9 @@ template <class I, class Impl>
 class adapter final : public I::template cotrait_layer<I, Impl> {
     static_assert(std::is_base_of_v<async_interface, I>,
                   "cotrait::adapter<I, Impl>: I must be declared with COTRAIT_INTERFACE");
-    static_assert(I::template cotrait_check<std::remove_reference_t<Impl>, true>(),
+    static_assert(detail::interface_check<I, std::remove_reference_t<Impl>, true>(),
                   "cotrait::adapter<I, Impl>: Impl does not implement I (see the errors above)");
-    static_assert(I::template cotrait_cost_check<std::remove_reference_t<Impl>>(),
+    static_assert(detail::interface_cost_check<I, std::remove_reference_t<Impl>>(),
                   "cotrait::adapter<I, Impl>: a method of Impl would cost a second frame per call "
                   "(see the errors above)");
     // Every name the adapter declares is reserved (`cotrait_` prefix or the constructor), so that
@@ -410,7 +575,7 @@ public:
 
 /// The async methods of interface `I`, its bases' first, in declaration order.
 template <class I>
-inline constexpr auto async_methods_v = I::cotrait_methods();
+inline constexpr auto async_methods_v = detail::interface_methods<I>();
 
 /// The async methods of interface `I`, its bases' first, in declaration order.
 template <class I>
@@ -422,7 +587,7 @@ constexpr std::span<const method_info> async_methods() noexcept {
 /// one), or nullptr if `pm` is not an async method of `I`.
 template <class I, class PM>
 const method_info* find_method(PM pm) noexcept {
-    const std::size_t i = I::cotrait_index_of(pm);
+    const std::size_t i = detail::interface_index_of<I>(pm);
     return i == npos_method ? nullptr : &async_methods_v<I>[i];
 }
 
@@ -434,61 +599,64 @@ const method_info* find_method(PM pm) noexcept {
 // that overloaded names do not collide, and every generated member name starts with `cotrait_`,
 // the only prefix an interface reserves (docs/interfaces.md, "Reserved names").
 
-// The type of a pointer to the entry's virtual. `decltype(&Name::name)` would be ambiguous for an
-// overloaded name; this spelling is not.
-#define COTRAIT_DETAIL_PM(c, ret, params, quals)                                                   \
-    COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)> (COTRAIT_DETAIL_CTX_NAME(c)::*)(        \
-        COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PTYPEONLY, params)) quals
-
-// The per-entry helpers, spelled as one macro each so that they read as template-ids.
-#define COTRAIT_DETAIL_PMT(name, i) COTRAIT_DETAIL_ID(cotrait_pm_, name, i)
-#define COTRAIT_DETAIL_RESULT_OF(name, i, S) COTRAIT_DETAIL_ID(cotrait_result_of_, name, i)<S>
-#define COTRAIT_DETAIL_SELF(name, i, I) COTRAIT_DETAIL_ID(cotrait_self_, name, i)<I>
-#define COTRAIT_DETAIL_STATUS(name, i, I) COTRAIT_DETAIL_ID(cotrait_status_, name, i)<I>()
+// Per entry, the macro declares the virtual and a dispatch struct cotrait_method_<name>_<index>
+// holding what needs the method's *name* and nothing else: the pointer-to-virtual type, the call
+// expression on an implementation (cotrait_result_of), the member probe, the address of the
+// virtual, the reflection entry, and the static_asserts whose messages name the method.
+// Everything computed from these (statuses, reflection tables, lookups, interface-wide checks) is
+// ordinary C++ in namespace cotrait::detail above. The adapter's override must call the method by
+// name, so it stays here too. tests/interface_snapshot/expected.txt records the expansion of one
+// interface: a change here must update it (docs/interfaces.md, "Generated code").
+#define COTRAIT_DETAIL_MT(name, i) COTRAIT_DETAIL_ID(cotrait_method_, name, i)
 
 // The virtual method (pure, or with the entry's body as default), declared with the user's
-// spelling so that default arguments live here and only here.
+// spelling so that default arguments live here and only here, preceded by its dispatch struct.
 #define COTRAIT_DETAIL_DECL(c, i, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_DECL_IMPL, c, i, m)
 #define COTRAIT_DETAIL_DECL_IMPL(c, i, name, ret, params, quals, no_body, ...)                     \
-    using COTRAIT_DETAIL_PMT(name, i) = COTRAIT_DETAIL_PM(c, ret, params, quals);                  \
-    static_assert(::cotrait::detail::member_fn_traits<COTRAIT_DETAIL_PMT(name, i)>::supported,     \
-                  "cotrait: the async method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(         \
-                      c)) "::" #name " has qualifiers that are not supported: write nothing, "     \
-                          "`const`, `noexcept` or `const noexcept` after its parameter list");     \
+    struct COTRAIT_DETAIL_MT(name, i) {                                                            \
+        /* Spelled out, not decltype(&Name::name): that would be ambiguous for an overload. */     \
+        using cotrait_pm = COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)> (                \
+            COTRAIT_DETAIL_CTX_NAME(c)::*)(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PTYPEONLY,          \
+                                                                params)) quals;                    \
+        static_assert(::cotrait::detail::member_fn_traits<cotrait_pm>::supported,                  \
+                      "cotrait: the async method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(     \
+                          c)) "::" #name " has qualifiers that are not supported: write nothing, " \
+                              "`const`, `noexcept` or `const noexcept` after its parameter list"); \
+        using cotrait_result = COTRAIT_DETAIL_RESULT(ret);                                         \
+        /* Functions, not static data members: Clang warns about unused ones. */                   \
+        static constexpr ::cotrait::method_info cotrait_info() noexcept {                          \
+            return {#name, COTRAIT_DETAIL_ARITY(params),                                           \
+                    ::cotrait::detail::member_fn_traits<cotrait_pm>::is_const, no_body == 0,       \
+                    COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(c))};                               \
+        }                                                                                          \
+        template <class Cotrait_Self>                                                              \
+        using cotrait_result_of = decltype(::std::declval<Cotrait_Self&>().name(                   \
+            COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECLVAL, params)));                               \
+        template <class Cotrait_Plain>                                                             \
+        static constexpr bool cotrait_has_member() noexcept {                                      \
+            return requires {                                                                      \
+                &Cotrait_Plain::name;                                                              \
+            };                                                                                     \
+        }                                                                                          \
+        static cotrait_pm cotrait_ptr() noexcept {                                                 \
+            return static_cast<cotrait_pm>(&COTRAIT_DETAIL_CTX_NAME(c)::name);                     \
+        }                                                                                          \
+        COTRAIT_DETAIL_CHECKS(c, i, name)                                                          \
+    };                                                                                             \
     virtual COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)>                                 \
     name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECL, params)) quals COTRAIT_PP_CAT(                 \
         COTRAIT_DETAIL_BODY_, no_body)(__VA_ARGS__)
 #define COTRAIT_DETAIL_BODY_1(...) = 0;
 #define COTRAIT_DETAIL_BODY_0(...) __VA_ARGS__
 
-// Per method: how well an implementation type serves it, and the diagnostics naming it.
-#define COTRAIT_DETAIL_CHECKS(c, i, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_CHECKS_IMPL, c, i, m)
-#define COTRAIT_DETAIL_CHECKS_IMPL(c, i, name, ret, params, quals, no_body, ...)                   \
-    template <class Cotrait_Self>                                                                  \
-    using COTRAIT_DETAIL_ID(cotrait_result_of_, name, i) =                                         \
-        decltype(::std::declval<Cotrait_Self&>().name(                                             \
-            COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PDECLVAL, params)));                               \
-    template <class Cotrait_Impl>                                                                  \
-    using COTRAIT_DETAIL_ID(cotrait_self_, name, i) =                                              \
-        ::cotrait::detail::self_for<COTRAIT_DETAIL_PMT(name, i), Cotrait_Impl>;                    \
-    template <class Cotrait_Impl>                                                                  \
-    static constexpr int COTRAIT_DETAIL_ID(cotrait_status_, name, i)() noexcept {                  \
-        using cotrait_self = COTRAIT_DETAIL_SELF(name, i, Cotrait_Impl);                           \
-        using cotrait_plain = ::std::remove_cv_t<Cotrait_Impl>;                                    \
-        if constexpr (requires { typename COTRAIT_DETAIL_RESULT_OF(name, i, cotrait_self); }) {    \
-            using cotrait_result = COTRAIT_DETAIL_RESULT_OF(name, i, cotrait_self);                \
-            return ::cotrait::detail::result_status<cotrait_result, COTRAIT_DETAIL_RESULT(ret)>(); \
-        } else if constexpr (requires { &cotrait_plain::name; }) {                                 \
-            return ::cotrait::detail::method_wrong_signature;                                      \
-        } else {                                                                                   \
-            return ::cotrait::detail::method_missing;                                              \
-        }                                                                                          \
-    }                                                                                              \
+// The dispatch struct's checks: C++20 static_assert messages must be string literals, so the
+// ones naming the method are generated; the statuses come from detail::method_status.
+#define COTRAIT_DETAIL_CHECKS(c, i, name)                                                          \
     template <class Cotrait_Impl, bool Cotrait_Diagnose>                                           \
-    static constexpr bool COTRAIT_DETAIL_ID(cotrait_check_, name, i)() noexcept {                  \
-        constexpr int cotrait_st = COTRAIT_DETAIL_STATUS(name, i, Cotrait_Impl);                   \
-        constexpr bool cotrait_required = no_body;                                                 \
-        static_assert(!Cotrait_Diagnose || !cotrait_required ||                                    \
+    static constexpr bool cotrait_check() noexcept {                                               \
+        constexpr int cotrait_st =                                                                 \
+            ::cotrait::detail::method_status<COTRAIT_DETAIL_MT(name, i), Cotrait_Impl>();          \
+        static_assert(!Cotrait_Diagnose || cotrait_info().provided ||                              \
                           cotrait_st != ::cotrait::detail::method_missing,                         \
                       "cotrait: the implementation has no method `" #name                          \
                       "` callable as the async method " COTRAIT_DETAIL_STR(                        \
@@ -508,60 +676,29 @@ const method_info* find_method(PM pm) noexcept {
                       "cotrait: the implementation's `" #name                                      \
                       "` returns an awaitable whose result type does not match the async "         \
                       "method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(c)) "::" #name);        \
-        return cotrait_st == ::cotrait::detail::method_ok ||                                       \
-               (!cotrait_required && cotrait_st == ::cotrait::detail::method_missing);             \
+        return ::cotrait::detail::status_accepted(cotrait_st, cotrait_info().provided);            \
     }                                                                                              \
     template <class Cotrait_Impl>                                                                  \
-    static constexpr bool COTRAIT_DETAIL_ID(cotrait_cost_, name, i)() noexcept {                   \
-        if constexpr (COTRAIT_DETAIL_STATUS(name, i, Cotrait_Impl) ==                              \
-                      ::cotrait::detail::method_ok) {                                              \
-            using cotrait_self = COTRAIT_DETAIL_SELF(name, i, Cotrait_Impl);                       \
-            using cotrait_result = COTRAIT_DETAIL_RESULT_OF(name, i, cotrait_self);                \
-            constexpr bool cotrait_ok =                                                            \
-                !::cotrait::detail::converting_task_v<cotrait_result,                              \
-                                                      COTRAIT_DETAIL_RESULT(ret)> ||               \
-                ::cotrait::allow_result_conversion<::std::remove_cv_t<Cotrait_Impl>>;              \
-            static_assert(cotrait_ok,                                                              \
-                          "cotrait: the implementation's `" #name                                  \
-                          "` returns a cotrait task of another result type than the async "        \
-                          "method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(                    \
-                              c)) "::" #name ", so every call through the adapter would allocate " \
-                                  "a second coroutine frame to convert the result: return the "    \
-                                  "interface's exact result type, or opt in with "                 \
-                                  "cotrait::allow_result_conversion<Impl> = true");                \
-            return cotrait_ok;                                                                     \
-        } else {                                                                                   \
-            return true;                                                                           \
-        }                                                                                          \
+    static constexpr bool cotrait_cost_check() noexcept {                                          \
+        constexpr bool cotrait_ok =                                                                \
+            ::cotrait::detail::costs_one_frame<COTRAIT_DETAIL_MT(name, i), Cotrait_Impl>();        \
+        static_assert(cotrait_ok,                                                                  \
+                      "cotrait: the implementation's `" #name                                      \
+                      "` returns a cotrait task of another result type than the async "            \
+                      "method " COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(                        \
+                          c)) "::" #name ", so every call through the adapter would allocate "     \
+                              "a second coroutine frame to convert the result: return the "        \
+                              "interface's exact result type, or opt in with "                     \
+                              "cotrait::allow_result_conversion<Impl> = true");                    \
+        return cotrait_ok;                                                                         \
     }
 #define COTRAIT_DETAIL_STR(x) COTRAIT_DETAIL_STR_I(x)
 #define COTRAIT_DETAIL_STR_I(x) #x
 
-#define COTRAIT_DETAIL_CHECK_CALL(c, i, m)                                                         \
-    COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_CHECK_CALL_IMPL, c, i, m)
-#define COTRAIT_DETAIL_CHECK_CALL_IMPL(c, i, name, ret, params, quals, no_body, ...)               \
-    COTRAIT_DETAIL_ID(cotrait_check_, name, i)<Cotrait_Impl, Cotrait_Diagnose>(),
-#define COTRAIT_DETAIL_COST_CALL(c, i, m)                                                          \
-    COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_COST_CALL_IMPL, c, i, m)
-#define COTRAIT_DETAIL_COST_CALL_IMPL(c, i, name, ret, params, quals, no_body, ...)                \
-    COTRAIT_DETAIL_ID(cotrait_cost_, name, i)<Cotrait_Impl>(),
-
-#define COTRAIT_DETAIL_INFO(c, i, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_INFO_IMPL, c, i, m)
-#define COTRAIT_DETAIL_INFO_IMPL(c, i, name, ret, params, quals, no_body, ...)                     \
-    ::cotrait::method_info{                                                                        \
-        #name, COTRAIT_DETAIL_ARITY(params),                                                       \
-        ::cotrait::detail::member_fn_traits<COTRAIT_DETAIL_PMT(name, i)>::is_const, no_body == 0,  \
-        COTRAIT_DETAIL_STR(COTRAIT_DETAIL_CTX_NAME(c))},
-
-#define COTRAIT_DETAIL_INDEX(c, i, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_INDEX_IMPL, c, i, m)
-#define COTRAIT_DETAIL_INDEX_IMPL(c, i, name, ret, params, quals, no_body, ...)                    \
-    if constexpr (::std::is_same_v<Cotrait_PM, COTRAIT_DETAIL_PMT(name, i)>) {                     \
-        if (cotrait_pm ==                                                                          \
-            static_cast<COTRAIT_DETAIL_PMT(name, i)>(&COTRAIT_DETAIL_CTX_NAME(c)::name)) {         \
-            return cotrait_i;                                                                      \
-        }                                                                                          \
-    }                                                                                              \
-    ++cotrait_i;
+// `, cotrait_method_<name>_<index>` per entry (the list starts with `void`).
+#define COTRAIT_DETAIL_LIST(c, i, m) COTRAIT_DETAIL_METHOD(COTRAIT_DETAIL_LIST_IMPL, c, i, m)
+#define COTRAIT_DETAIL_LIST_IMPL(c, i, name, ret, params, quals, no_body, ...)                     \
+    , COTRAIT_DETAIL_MT(name, i)
 
 // The adapter's override: forward to the implementation and adopt its task, or run the default.
 // Its parameters have generated names (see COTRAIT_DETAIL_PARG) and no default arguments: the
@@ -571,27 +708,26 @@ const method_info* find_method(PM pm) noexcept {
 #define COTRAIT_DETAIL_OVERRIDE_IMPL(c, i, name, ret, params, quals, no_body, ...)                 \
     COTRAIT_CORO_WRAPPER COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)> name(              \
         COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PARG, params)) quals override {                        \
-        using cotrait_iface = COTRAIT_DETAIL_CTX_NAME(c);                                          \
-        constexpr int cotrait_st =                                                                 \
-            cotrait_iface::template COTRAIT_DETAIL_STATUS(name, i, cotrait_impl_t);                \
-        if constexpr (cotrait_st == ::cotrait::detail::method_ok) {                                \
+        using cotrait_task = COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)>;               \
+        constexpr int cotrait_kind =                                                               \
+            ::cotrait::detail::call_kind<COTRAIT_DETAIL_MT(name, i), cotrait_task,                 \
+                                         typename cotrait_next::cotrait_impl_type,                 \
+                                         cotrait_next::cotrait_hooked>();                          \
+        if constexpr (cotrait_kind == ::cotrait::detail::call_adopt) {                             \
             /* The task is constructed here, not in a helper function, so that Clang's */          \
             /* coro_lifetimebound analysis sees a plain move of a prvalue. */                      \
-            using cotrait_task = COTRAIT_DETAIL_CTX_TASK(c)<COTRAIT_DETAIL_RESULT(ret)>;           \
-            using cotrait_self =                                                                   \
-                typename cotrait_iface::template COTRAIT_DETAIL_SELF(name, i, cotrait_impl_t);     \
-            using cotrait_result =                                                                 \
-                typename cotrait_iface::template COTRAIT_DETAIL_RESULT_OF(name, i, cotrait_self);  \
-            if constexpr (::cotrait::detail::adoptable_v<cotrait_task, cotrait_result>) {          \
-                return cotrait_task(                                                               \
-                    this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params))); \
-            } else {                                                                               \
-                return ::cotrait::detail::await_into<cotrait_task>(                                \
-                    this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params))); \
-            }                                                                                      \
+            return cotrait_task(                                                                   \
+                this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params)));     \
+        } else if constexpr (cotrait_kind == ::cotrait::detail::call_hooked) {                     \
+            auto cotrait_hook = this->template cotrait_enter<COTRAIT_DETAIL_MT(name, i)>();        \
+            return cotrait_hook.finish(cotrait_task(                                               \
+                this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params))));    \
+        } else if constexpr (cotrait_kind == ::cotrait::detail::call_await) {                      \
+            return ::cotrait::detail::await_into<cotrait_task>(                                    \
+                this->cotrait_impl().name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params)));     \
         } else {                                                                                   \
             COTRAIT_PP_CAT(COTRAIT_DETAIL_FALLBACK_, no_body)                                      \
-            (cotrait_iface::name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params)))               \
+            (COTRAIT_DETAIL_CTX_NAME(c)::name(COTRAIT_DETAIL_PLIST(COTRAIT_DETAIL_PFWD, params)))  \
         }                                                                                          \
     }
 // Required method: unreachable, the adapter's static_assert has already failed; returning an
@@ -605,45 +741,15 @@ const method_info* find_method(PM pm) noexcept {
 #define COTRAIT_DETAIL_INTERFACE(Name, Base, Task, ...)                                            \
     struct Name : Base {                                                                           \
         COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_DECL, (Name, Task), __VA_ARGS__)                         \
-        COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_CHECKS, (Name, Task), __VA_ARGS__)                       \
-        template <class Cotrait_Impl, bool Cotrait_Diagnose>                                       \
-        static constexpr bool cotrait_check() noexcept {                                           \
-            /* every check runs, so that all mismatches are reported at once */                    \
-            return ::cotrait::detail::all_true(                                                    \
-                {Base::template cotrait_check<Cotrait_Impl, Cotrait_Diagnose>(),                   \
-                 COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_CHECK_CALL, (Name, Task), __VA_ARGS__)});       \
-        }                                                                                          \
-        template <class Cotrait_Impl>                                                              \
-        static constexpr bool cotrait_cost_check() noexcept {                                      \
-            return ::cotrait::detail::all_true(                                                    \
-                {Base::template cotrait_cost_check<Cotrait_Impl>(),                                \
-                 COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_COST_CALL, (Name, Task), __VA_ARGS__)});        \
-        }                                                                                          \
-        static constexpr auto cotrait_methods() noexcept {                                         \
-            return ::cotrait::detail::concat_methods(                                              \
-                Base::cotrait_methods(),                                                           \
-                ::std::array<::cotrait::method_info, COTRAIT_PP_NARGS(__VA_ARGS__)>{               \
-                    {COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_INFO, (Name, Task), __VA_ARGS__)}});        \
-        }                                                                                          \
-        template <class Cotrait_PM>                                                                \
-        static ::std::size_t cotrait_index_of(Cotrait_PM cotrait_pm) noexcept {                    \
-            const ::std::size_t cotrait_base = Base::cotrait_index_of(cotrait_pm);                 \
-            if (cotrait_base != ::cotrait::npos_method) {                                          \
-                return cotrait_base;                                                               \
-            }                                                                                      \
-            ::std::size_t cotrait_i = Base::cotrait_methods().size();                              \
-            COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_INDEX, (Name, Task), __VA_ARGS__)                    \
-            static_cast<void>(cotrait_pm);                                                         \
-            static_cast<void>(cotrait_i);                                                          \
-            return ::cotrait::npos_method;                                                         \
-        }                                                                                          \
+        using cotrait_base_interface = Base;                                                       \
+        using cotrait_own_methods = ::cotrait::detail::method_list<void COTRAIT_DETAIL_MFE(        \
+            COTRAIT_DETAIL_LIST, (Name, Task), __VA_ARGS__)>;                                      \
         template <class Cotrait_Top, class Cotrait_Impl>                                           \
         class cotrait_layer : public Base::template cotrait_layer<Cotrait_Top, Cotrait_Impl> {     \
             using cotrait_next = typename Base::template cotrait_layer<Cotrait_Top, Cotrait_Impl>; \
                                                                                                    \
         protected:                                                                                 \
             using cotrait_next::cotrait_next;                                                      \
-            using cotrait_impl_t = typename cotrait_next::cotrait_impl_type;                       \
                                                                                                    \
         public:                                                                                    \
             COTRAIT_DETAIL_MFE(COTRAIT_DETAIL_OVERRIDE, (Name, Task), __VA_ARGS__)                 \

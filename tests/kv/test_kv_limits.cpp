@@ -220,3 +220,23 @@ TEST_CASE("two I/O threads: concurrent clients on the virtual and the static pat
     CHECK(snap.size() == std::size_t{clients} * rounds + 1);
     CHECK(snap.at("k3-7") == "k3-7v");
 }
+
+TEST_CASE("kv_server: --stats needs the virtual storage; --threads 2 with --stats serves") {
+    kvtest::temp_dir dir("stats_static");
+    {
+        kvtest::child s({"--stats", "--storage", "static"}, dir.path / "static.log");
+        CHECK(s.port() == 0);
+        CHECK(s.wait() == 2);
+        CHECK(s.log().find("does not go with --storage static") != std::string::npos);
+    }
+    kvtest::child s({"--stats", "--threads", "2"}, dir.path / "threads.log");
+    REQUIRE(s.port() != 0);
+    {
+        kvtest::conn a(s.port());
+        kvtest::conn b(s.port());
+        CHECK(a.request("SET k v") == "OK");
+        CHECK(b.request("GET k") == "v");
+    }
+    CHECK(s.stop() == 0);
+    CHECK(s.log().find("stopped after") != std::string::npos);
+}
