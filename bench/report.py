@@ -477,6 +477,7 @@ class Report:
             md += self.section_io()
             md += self.section_memory()
         md += self.section_others()
+        md += self.section_redis()
         md += self.section_callgrind()
         md += self.section_peers()
         path = os.path.join(self.results, "report.md")
@@ -484,6 +485,95 @@ class Report:
             f.write("\n".join(md) + "\n")
         print(f"report: wrote {path}")
         return path
+
+    def section_redis(self):
+        """The table bench/redis_compare.py wrote (redis.json), if it ran."""
+        title = "## kv_server against redis-server (redis-benchmark)"
+        path = os.path.join(self.results, "redis.json")
+        if not os.path.exists(path):
+            return [title, "",
+                    "Not measured: redis-server or redis-benchmark was not installed "
+                    "(Debian: redis-server, redis-tools), or kv_server was not built.", ""]
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        if not data.get("rows"):
+            return [title, ""] + [f"Not measured: {n}" for n in data.get("notes", [])] + [""]
+        rows = {(r["config"], r["pipeline"], r["test"]): r for r in data["rows"]}
+        configs = list(dict.fromkeys(r["config"] for r in data["rows"]))
+        body = []
+        for c in configs:
+            for p in data["pipelines"]:
+                cells = [c if not rows[(c, p, "SET")]["baseline"] else f"**{c}**", f"{p}"]
+                for t in data["tests"]:
+                    r = rows[(c, p, t)]
+                    cells += [fmt(r["rps_median"]), fmt_ratio(r["ratio_median"])]
+                body.append(cells)
+        md = [title, "",
+              f"`bench/redis_compare.py`: `redis-benchmark -t set,get -n {data['requests']:,} "
+              f"-c {data['clients']} -P 1|16` against each server, started fresh on a loopback "
+              f"port; {data['rounds']} interleaved round(s), medians of requests/s and of the "
+              "per-round ratio to the group's redis-server (bold) of the same round. Memory "
+              "group: `redis-server --save \"\" --appendonly no`; file group: `--appendonly "
+              "yes --appendfsync everysec` against kv_server `--file --sync batch` (which, unlike "
+              f"everysec, fsyncs before every acknowledgement). {data.get('redis_version', '')}",
+              "", table(["configuration", "-P", "SET/s", "× redis", "GET/s", "× redis"], body),
+              ""]
+        out = []
+
+        def add(target, measured, ok):
+            out.append([target, measured,
+                        "n/a" if ok is None else ("met" if ok else "**missed**")])
+
+        def ratio(c, p, t):
+            r = rows.get((c, p, t))
+            return r["ratio_median"] if r else None
+
+        for storage in ("virtual", "static"):
+            rs = [(p, t, ratio(f"kv_server memory {storage} 1t", p, t))
+                  for p in data["pipelines"] for t in data["tests"]]
+            if all(r is not None for _, _, r in rs):
+                add(f"memory store, 1 I/O thread, {storage}: ≥ 0.8× redis-server at -P 1 and "
+                    "-P 16", ", ".join(f"{t} -P {p}: {fmt_ratio(r)}" for p, t, r in rs),
+                    all(r >= 0.8 for _, _, r in rs))
+        vs = data.get("virtual_over_static", [])
+        for threads in sorted({v["threads"] for v in vs}):
+            mine = [v for v in vs if v["threads"] == threads and v["ratio_median"] is not None]
+            if mine:
+                add(f"virtual within 3 % of static: requests/s, {threads} I/O thread(s) "
+                    "(median of per-round virtual/static)",
+                    ", ".join(f"{v['test']} -P {v['pipeline']}: {v['ratio_median']:.3f}"
+                              for v in mine),
+                    all(v["ratio_median"] >= 0.97 for v in mine))
+        cg = data.get("callgrind", {}).get("rows", [])
+        cgi = {(r["config"], r["pipeline"]): r["instructions_per_request"] for r in cg}
+        for p in data["pipelines"]:
+            v = cgi.get(("kv_server memory virtual 1t", p))
+            st = cgi.get(("kv_server memory static 1t", p))
+            if v and st:
+                add(f"virtual within 3 % of static: user-space instructions per request "
+                    f"(callgrind, -P {p})", f"{fmt(v)} vs {fmt(st)} = {v / st:.3f}",
+                    v <= 1.03 * st)
+        rs = [(p, ratio("kv_server file batch 1t", p, "SET")) for p in data["pipelines"]]
+        if all(r is not None for _, r in rs):
+            add("file store, --sync batch, SET ≥ 0.8× redis-server appendfsync everysec",
+                ", ".join(f"-P {p}: {fmt_ratio(r)}" for p, r in rs),
+                all(r >= 0.8 for _, r in rs))
+        if cg:
+            n1, n2 = data["callgrind"]["requests"]
+            base = {r["pipeline"]: r["instructions_per_request"] for r in cg
+                    if r["config"] == "redis-server"}
+            md += ["Instructions per request in user space under callgrind (exact, unlike the "
+                   f"requests/s of a shared machine): (Ir after {n2:,} − Ir after {n1:,} "
+                   "requests of each of SET and GET) / requests; the kernel's share (the system "
+                   "calls, most of the time per request) is not counted.", "",
+                   table(["server", "-P", "instructions/request", "× redis-server"],
+                         [[r["config"], r["pipeline"], fmt(r["instructions_per_request"]),
+                           fmt_ratio(r["instructions_per_request"] / base[r["pipeline"]])
+                           if base.get(r["pipeline"]) else "-"] for r in cg]), ""]
+        md += ["Targets (issue 18; reported, not asserted):", "",
+               table(["target", "measured", "verdict"], out), ""]
+        md += [f"Note: {n}" for n in data.get("notes", [])]
+        return md + [""] if data.get("notes") else md
 
     def section_callgrind(self):
         """The table bench/callgrind.py wrote (callgrind.json), if it ran."""

@@ -134,6 +134,31 @@ elseif(_cotrait_benches)
         list(APPEND _cotrait_benches cotrait_probe)
         list(REMOVE_DUPLICATES _cotrait_benches)
     endif()
+    # kv_server against redis-server (bench/redis_compare.py, issue 18): only when redis-server
+    # and redis-benchmark are installed; the report says so otherwise. Never fails the run.
+    set(_cotrait_redis_cmds "")
+    find_program(COTRAIT_REDIS_SERVER redis-server)
+    find_program(COTRAIT_REDIS_BENCHMARK redis-benchmark)
+    if(TARGET kv_server AND COTRAIT_REDIS_SERVER AND COTRAIT_REDIS_BENCHMARK)
+        set(_cotrait_redis_args --requests 200000 --rounds 3)
+        if(COTRAIT_VALGRIND)
+            list(APPEND _cotrait_redis_args --callgrind 5000,25000) # instructions per request
+        endif()
+        if(COTRAIT_BENCH_QUICK)
+            set(_cotrait_redis_args --requests 2000 --rounds 1)
+        endif()
+        set(_cotrait_redis_cmds
+            COMMAND "${CMAKE_COMMAND}" -E echo "== redis compare"
+            COMMAND "${COTRAIT_PYTHON}" "${PROJECT_SOURCE_DIR}/bench/redis_compare.py"
+                    --kv-server "$<TARGET_FILE:kv_server>"
+                    --redis-server "${COTRAIT_REDIS_SERVER}"
+                    --redis-benchmark "${COTRAIT_REDIS_BENCHMARK}" ${_cotrait_redis_args}
+                    --out "${COTRAIT_BENCH_RESULTS_DIR}/redis.json")
+    elseif(TARGET kv_server)
+        set(_cotrait_redis_cmds
+            COMMAND "${CMAKE_COMMAND}" -E echo
+                    "== redis compare: skipped, redis-server or redis-benchmark not found")
+    endif()
     list(APPEND _cotrait_cmds
          COMMAND "${CMAKE_COMMAND}" -E rm -rf "${COTRAIT_BENCH_RESULTS_DIR}"
          COMMAND "${CMAKE_COMMAND}" -E make_directory "${COTRAIT_BENCH_RESULTS_DIR}"
@@ -141,6 +166,7 @@ elseif(_cotrait_benches)
                  --results "${COTRAIT_BENCH_RESULTS_DIR}" ${_cotrait_runner_opts}
                  ${_cotrait_bench_files} -- ${COTRAIT_BENCH_ARGS}
          ${_cotrait_callgrind_cmds}
+         ${_cotrait_redis_cmds}
          COMMAND "${CMAKE_COMMAND}" -E echo "== report"
          COMMAND "${COTRAIT_PYTHON}" "${_cotrait_report}" "${COTRAIT_BENCH_RESULTS_DIR}")
 endif()

@@ -7,7 +7,11 @@
 #include <cotrait/interface.hpp>
 #include <cotrait/static_task.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -20,8 +24,10 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -117,7 +123,7 @@ protected:
 /// When a write to the file store is durable (docs/execution.md, "Sync modes").
 enum class sync_mode {
     none,   ///< after write(): survives a crash of the process, not of the machine
-    batch,  ///< fdatasync once per batch of replies, before they are sent (group commit)
+    batch,  ///< group commit: one fdatasync covers the writes of every connection waiting in sync()
     always, ///< fdatasync after every record, before the write completes
 };
 
@@ -148,12 +154,20 @@ struct file_options {
     /// Test hook: called after each compaction step ("written", "synced", "renamed",
     /// "dir_synced") so that a test can kill the process there.
     std::function<void(std::string_view)> compaction_step;
+    /// Test hook: called on the flusher thread (sync_mode::batch) before each group commit picks
+    /// the writes it covers, so that a test can hold it back.
+    std::function<void()> before_sync;
 };
 
 // In memory, and every change appended to a log file of checksummed records (kv_log.hpp), which
 // the constructor replays: reopening the file restores the data. A write completes only after
 // its record is in the file (and synced, with sync_mode::always); a write that fails is rolled
 // back and not applied. The log is compacted into a new file when it is mostly dead.
+//
+// With sync_mode::batch, sync() is a group commit: a flusher thread runs one fdatasync for
+// every coroutine waiting in sync() at the time (from any number of connections and threads),
+// while writes go on; a waiter is resumed, on the flusher thread, once an fdatasync that began
+// after its writes has returned.
 class file_store : public memory_store {
 public:
     /// Opens (or creates) the log at `path` and replays it. Throws std::runtime_error on an
@@ -167,12 +181,26 @@ public:
         }
         try {
             replay();
+            if (opt_.sync == sync_mode::batch) {
+                flusher_ = std::thread([this] { flush_loop(); });
+            }
         } catch (...) {
             ::close(fd_);
             throw;
         }
     }
-    ~file_store() { ::close(fd_); }
+    /// Serves the coroutines still waiting in sync(), then stops the flusher.
+    ~file_store() {
+        if (flusher_.joinable()) {
+            {
+                const std::lock_guard<std::mutex> lock(mutex_);
+                stop_flusher_ = true;
+            }
+            flush_cv_.notify_one();
+            flusher_.join();
+        }
+        ::close(fd_);
+    }
     file_store(const file_store&) = delete;
     file_store& operator=(const file_store&) = delete;
 
@@ -213,18 +241,21 @@ public:
         co_return;
     }
 
-    /// With sync_mode::batch, fdatasync if anything was written since the last sync.
+    /// With sync_mode::batch, completes once every write completed before the call is on disk
+    /// (a group commit shared with the other callers waiting; see the class comment), possibly
+    /// on the flusher thread. Throws std::runtime_error if an fdatasync failed.
     cotrait::static_task<void> sync() {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (opt_.sync == sync_mode::batch && dirty_) {
-            if (::fdatasync(fd_) != 0) {
-                // The page cache may have dropped the failed pages: nothing written since the
-                // last good sync can be trusted any more, so the store stops taking writes.
-                fail(sys_message("fdatasync of " + path_ + " failed"));
-            }
-            dirty_ = false;
+        if (opt_.sync == sync_mode::batch) {
+            co_await durable{*this};
         }
-        co_return;
+    }
+
+    /// fdatasync calls made for sync() (batch mode) since open.
+    [[nodiscard]] std::size_t group_commits() const noexcept { return group_commits_.load(); }
+    /// Records appended since open.
+    [[nodiscard]] std::uint64_t writes() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return written_seq_;
     }
 
     /// Rewrites the log with only the live records (crash-safe). Returns false (and logs why)
@@ -272,6 +303,98 @@ private:
         throw std::runtime_error(why);
     }
 
+    // A coroutine in sync(): resumed once durable_seq_ >= seq, or with sync_error_ set.
+    struct sync_waiter {
+        std::uint64_t seq = 0;
+        std::coroutine_handle<> handle;
+        bool failed = false;
+    };
+
+    struct durable {
+        file_store& s;
+        sync_waiter w{};
+        bool await_ready() const noexcept { return false; }
+        bool await_suspend(std::coroutine_handle<> h) {
+            {
+                const std::lock_guard<std::mutex> lock(s.mutex_);
+                if (!s.sync_error_.empty()) {
+                    w.failed = true;
+                    return false;
+                }
+                if (s.durable_seq_ >= s.written_seq_) {
+                    return false; // nothing written since the last group commit
+                }
+                w.seq = s.written_seq_;
+                w.handle = h;
+                s.waiters_.push_back(&w);
+            }
+            s.flush_cv_.notify_one();
+            return true;
+        }
+        void await_resume() const {
+            if (w.failed) {
+                const std::lock_guard<std::mutex> lock(s.mutex_);
+                throw std::runtime_error(s.sync_error_);
+            }
+        }
+    };
+
+    // The flusher: while coroutines wait, one fdatasync for all of them (and for any writes that
+    // come in meanwhile: they wait for the next one). Appends go on during the fdatasync; only
+    // compaction, which swaps the descriptor, waits for it (fd_mutex_).
+    void flush_loop() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        for (;;) {
+            flush_cv_.wait(lock, [this] { return stop_flusher_ || !waiters_.empty(); });
+            if (waiters_.empty()) {
+                return; // stopping, and nobody waits
+            }
+            if (opt_.before_sync) {
+                lock.unlock();
+                opt_.before_sync();
+                lock.lock();
+            }
+            const std::uint64_t target = written_seq_;
+            if (durable_seq_ < target && sync_error_.empty()) {
+                lock.unlock();
+                int err = 0;
+                {
+                    const std::lock_guard<std::mutex> fd_lock(fd_mutex_);
+                    if (::fdatasync(fd_) != 0) {
+                        err = errno;
+                    }
+                }
+                group_commits_.fetch_add(1);
+                lock.lock();
+                if (err != 0) {
+                    // The page cache may have dropped the failed pages: nothing written since
+                    // the last good sync can be trusted any more, so the store stops taking
+                    // writes, and every waiter (now and later) gets the error.
+                    errno = err;
+                    sync_error_ = sys_message("fdatasync of " + path_ + " failed");
+                    broken_ = sync_error_;
+                    say(sync_error_);
+                } else {
+                    durable_seq_ = std::max(durable_seq_, target);
+                }
+            }
+            std::vector<sync_waiter*> ready;
+            auto keep = std::partition(waiters_.begin(), waiters_.end(), [this](sync_waiter* w) {
+                return sync_error_.empty() && w->seq > durable_seq_;
+            });
+            for (auto it = keep; it != waiters_.end(); ++it) {
+                (*it)->failed = !sync_error_.empty();
+                ready.push_back(*it);
+            }
+            waiters_.erase(keep, waiters_.end());
+            lock.unlock();
+            for (sync_waiter* w : ready) {
+                w->handle.resume();
+            }
+            lock.lock();
+        }
+    }
+
     // One write() per record, at the end of the valid log. Anything short of a complete record
     // is truncated away again, so a failed write is never replayed.
     void append(char type, std::string_view key, std::string_view value) {
@@ -297,7 +420,7 @@ private:
             fail(msg);
         }
         end_ += rec.size();
-        dirty_ = true;
+        ++written_seq_;
     }
 
     void rollback() {
@@ -480,10 +603,13 @@ private:
         }
         step("renamed");
         const std::uint64_t before = end_;
-        ::close(fd_);
-        fd_ = fd;
+        {
+            const std::lock_guard<std::mutex> fd_lock(fd_mutex_); // not under the flusher's feet
+            ::close(fd_);
+            fd_ = fd;
+        }
         end_ = buf.size();
-        dirty_ = false;
+        durable_seq_ = written_seq_; // the new log was synced whole
         ++compactions_;
         next_compaction_ = 0;
         std::filesystem::path dir = std::filesystem::path(path_).parent_path();
@@ -512,8 +638,17 @@ private:
     std::uint64_t live_bytes_ = 0; // what a compacted log would take
     std::uint64_t next_compaction_ = 0;
     std::size_t compactions_ = 0;
-    bool dirty_ = false; // written since the last sync
     std::string broken_; // why writes are refused, once an I/O failure made the log unsafe
+    // Group commit (sync_mode::batch); guarded by mutex_ unless noted.
+    std::uint64_t written_seq_ = 0; // records appended since open
+    std::uint64_t durable_seq_ = 0; // of which an fdatasync (or a compaction) made durable
+    std::vector<sync_waiter*> waiters_;
+    std::string sync_error_; // a failed fdatasync: every sync() from then on throws it
+    bool stop_flusher_ = false;
+    std::condition_variable flush_cv_;
+    std::mutex fd_mutex_; // the flusher's fdatasync vs compaction swapping fd_
+    std::atomic<std::size_t> group_commits_{0};
+    std::thread flusher_; // last: started once everything above exists
 };
 
 } // namespace kv

@@ -13,6 +13,11 @@
 //     --idle-timeout SECONDS        close connections idle this long (default 300; 0: never)
 //     --max-reply-bytes N           queued reply bytes per connection (default 65536)
 //     --compact-min-bytes N         compact the log from this size when mostly dead (default 4 MiB)
+//     --threads N                   I/O threads, connections spread over them (default 1)
+//     --storage virtual|static      call the store through kv::storage or directly (default
+//     virtual)
+//     --request-timeout MS          answer -ERR timeout past this (default 0: no deadline)
+//     --max-connections N           connections served at once; more wait (default 10000)
 //     --stats                       count every storage call (cotrait::instrumented) and print
 //                                   the per-method table at shutdown
 #include "kv_client.hpp"
@@ -25,6 +30,7 @@
 #include <cotrait/interface.hpp>
 #include <cotrait/sync_wait.hpp>
 
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 
@@ -43,6 +49,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include <unistd.h>
 
@@ -51,53 +58,85 @@ namespace {
 struct serve_config {
     unsigned short port = 0;
     std::string file;
+    unsigned threads = 1;
+    bool static_storage = false;
     kv::file_options store;
     kv::server_options server;
     bool stats = false;
 };
 
-int serve(serve_config cfg) {
-    // A file-size limit (RLIMIT_FSIZE) must fail the write with EFBIG, not kill the server.
-    std::signal(SIGXFSZ, SIG_IGN);
-    std::unique_ptr<kv::memory_store> mem;
-    std::unique_ptr<kv::file_store> fil;
-    std::unique_ptr<kv::storage> store;
-    if (cfg.file.empty()) {
-        mem = std::make_unique<kv::memory_store>();
-        store = std::make_unique<cotrait::adapter<kv::storage, kv::memory_store&>>(*mem);
-    } else {
-        fil = std::make_unique<kv::file_store>(cfg.file, std::move(cfg.store));
-        store = std::make_unique<cotrait::adapter<kv::storage, kv::file_store&>>(*fil);
+// Runs the server on `threads` io_contexts (this thread runs the first, which also accepts).
+template <class Store>
+int serve_with(Store& store, serve_config& cfg) {
+    std::vector<std::unique_ptr<asio::io_context>> owned;
+    std::vector<asio::io_context*> ctxs;
+    for (unsigned i = 0; i < cfg.threads; ++i) {
+        owned.push_back(std::make_unique<asio::io_context>(1)); // one thread each: no locking
+        ctxs.push_back(owned.back().get());
     }
-    // --stats: the server talks to the storage through the instrumentation decorator.
-    using instrumented_storage = cotrait::instrumented<kv::storage, std::unique_ptr<kv::storage>>;
-    const instrumented_storage* stats = nullptr;
-    if (cfg.stats) {
-        auto wrapped = std::make_unique<instrumented_storage>(std::move(store));
-        stats = wrapped.get();
-        store = std::move(wrapped);
-    }
-    asio::io_context ctx;
-    kv::server<kv::storage> srv(
-        ctx, *store, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), cfg.port),
-        std::move(cfg.server));
+    asio::io_context& ctx = *ctxs.front();
+    kv::server<Store> srv(ctxs, store,
+                          asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), cfg.port),
+                          std::move(cfg.server));
     std::printf("kv_server: listening on %s:%u\n", srv.endpoint().address().to_string().c_str(),
                 static_cast<unsigned>(srv.endpoint().port()));
     std::fflush(stdout);
     asio::signal_set signals(ctx, SIGINT, SIGTERM);
     signals.async_wait([&](const asio::error_code&, int) { srv.stop(); });
+    using guard = asio::executor_work_guard<asio::io_context::executor_type>;
+    std::vector<guard> keep; // the other threads idle between connections
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < ctxs.size(); ++i) {
+        keep.emplace_back(ctxs[i]->get_executor());
+        threads.emplace_back([c = ctxs[i]] { c->run(); });
+    }
     cotrait::async_scope scope;
     cotrait::spawn_on(scope, ctx.get_executor(), srv.run());
     ctx.run();
-    cotrait::sync_wait(scope.join());
+    cotrait::sync_wait(scope.join()); // every connection has ended
+    keep.clear();
+    for (std::thread& t : threads) {
+        t.join();
+    }
     std::printf("kv_server: stopped after %zu requests (%zu errors)\n", srv.requests(),
                 srv.errors());
-    if (stats != nullptr) {
-        std::fflush(stdout);
-        stats->cotrait_report(std::cout);
-        std::cout.flush();
-    }
     return 0;
+}
+
+template <class Impl>
+int serve_store(Impl& impl, serve_config& cfg) {
+    if (cfg.static_storage) {
+        return serve_with(impl, cfg);
+    }
+    cotrait::adapter<kv::storage, Impl&> virt(impl);
+    kv::storage& store = virt;
+    if (cfg.stats) {
+        // --stats: the server talks to the storage through the instrumentation decorator.
+        cotrait::instrumented<kv::storage> stats(store);
+        kv::storage& counted = stats;
+        const int rc = serve_with(counted, cfg);
+        std::fflush(stdout);
+        stats.cotrait_report(std::cout);
+        std::cout.flush();
+        return rc;
+    }
+    return serve_with(store, cfg);
+}
+
+int serve(serve_config cfg) {
+    // A file-size limit (RLIMIT_FSIZE) must fail the write with EFBIG, not kill the server.
+    std::signal(SIGXFSZ, SIG_IGN);
+    if (cfg.file.empty()) {
+        kv::memory_store mem;
+        return serve_store(mem, cfg);
+    }
+    const bool batch = cfg.store.sync == kv::sync_mode::batch;
+    kv::file_store fil(cfg.file, std::move(cfg.store));
+    const int rc = serve_store(fil, cfg);
+    if (batch) {
+        std::printf("kv_server: %zu group commits (fdatasync)\n", fil.group_commits());
+    }
+    return rc;
 }
 
 // Starts a server on its own io_context thread, runs the load and the checks against it from
@@ -173,7 +212,9 @@ int self_test() {
 constexpr const char* usage =
     "usage: kv_server [--serve [--port 0..65535] [--file PATH] [--sync none|batch|always]\n"
     "                          [--repair] [--idle-timeout SECONDS] [--max-reply-bytes N]\n"
-    "                          [--compact-min-bytes N] [--stats]]\n";
+    "                          [--compact-min-bytes N] [--threads 1..64]\n"
+    "                          [--storage virtual|static] [--request-timeout MS]\n"
+    "                          [--max-connections N] [--stats]]\n";
 
 int usage_error(const std::string& why) {
     std::fprintf(stderr, "kv_server: %s\n%s", why.c_str(), usage);
@@ -225,12 +266,29 @@ int main(int argc, char** argv) {
                 cfg.server.max_reply_bytes = number(1, std::size_t{1} << 30);
             } else if (a == "--compact-min-bytes" && has_value) {
                 cfg.store.compact_min_bytes = number(0, std::uint64_t{1} << 40);
+            } else if (a == "--threads" && has_value) {
+                cfg.threads = static_cast<unsigned>(number(1, 64));
+            } else if (a == "--storage" && has_value) {
+                const std::string_view v = argv[++i];
+                if (v != "virtual" && v != "static") {
+                    return usage_error("--storage needs virtual or static, got '" + std::string(v) +
+                                       "'");
+                }
+                cfg.static_storage = v == "static";
+            } else if (a == "--request-timeout" && has_value) {
+                cfg.server.request_timeout = std::chrono::milliseconds(number(0, 3'600'000));
+            } else if (a == "--max-connections" && has_value) {
+                cfg.server.max_connections = number(1, 1'000'000);
             } else {
                 return usage_error("unexpected argument '" + std::string(a) + "'");
             }
         }
         if (!serve_mode) {
             return usage_error("options need --serve");
+        }
+        if (cfg.stats && cfg.static_storage) {
+            return usage_error("--stats counts the calls through the virtual storage: it does not "
+                               "go with --storage static");
         }
         return serve(std::move(cfg));
     } catch (const std::invalid_argument& e) {

@@ -5,6 +5,7 @@
 #include "kv_child.hpp"
 #include "kv_client.hpp"
 #include "kv_protocol.hpp"
+#include "kv_running.hpp"
 #include "kv_server.hpp"
 #include "kv_storage.hpp"
 
@@ -14,6 +15,7 @@
 #include <cotrait/sync_wait.hpp>
 
 #include <catch2/catch_test_macros.hpp>
+#include <catch2/generators/catch_generators.hpp>
 
 #include <cstdio>
 #include <string>
@@ -200,14 +202,12 @@ TEST_CASE("RESP commands on the virtual path, and FLUSHDB persists in the file s
 }
 
 TEST_CASE("RESP over loopback: pipelining, the largest value, QUIT") {
+    const unsigned threads = GENERATE(1U, 2U);
+    INFO(threads << " I/O threads");
     kv::memory_store mem;
-    asio::io_context server_ctx;
-    kv::server<kv::memory_store> srv(server_ctx, mem);
-    cotrait::async_scope scope;
-    cotrait::spawn_on(scope, server_ctx.get_executor(), srv.run());
-    std::thread server_thread([&] { server_ctx.run(); });
-    {
-        kvtest::conn c(srv.endpoint().port());
+    kvtest::running_server<kv::memory_store> srv(mem, threads);
+    for (int round = 0; round < 2; ++round) { // with two threads, one connection on each
+        kvtest::conn c(srv.port());
         REQUIRE(c.connected());
         std::string burst;
         for (int i = 0; i < 1000; ++i) {
@@ -225,9 +225,6 @@ TEST_CASE("RESP over loopback: pipelining, the largest value, QUIT") {
         CHECK(c.request("QUIT") == "OK");
         CHECK(c.line() == std::nullopt); // closed by the server
     }
-    srv.stop();
-    cotrait::sync_wait(scope.join());
-    server_thread.join();
 }
 
 #ifndef KV_REDIS_CLI
@@ -257,8 +254,11 @@ TEST_CASE("redis-cli round trips against kv_server") {
     if (std::string_view(KV_REDIS_CLI).empty()) {
         SKIP("redis-cli not installed (Debian: redis-tools)");
     }
+    const std::string threads = GENERATE("1", "2");
+    INFO(threads << " I/O threads");
     kvtest::temp_dir dir("redis_cli");
-    kvtest::child s({"--file", (dir.path / "data.log").string()}, dir.path / "server.log");
+    kvtest::child s({"--file", (dir.path / "data.log").string(), "--threads", threads},
+                    dir.path / "server.log");
     REQUIRE(s.port() != 0);
     const std::string cli = std::string(KV_REDIS_CLI) + " -p " + std::to_string(s.port()) + " ";
     std::string out;
@@ -284,8 +284,10 @@ TEST_CASE("redis-benchmark -t set,get against kv_server: no errors") {
     if (std::string_view(KV_REDIS_BENCHMARK).empty()) {
         SKIP("redis-benchmark not installed (Debian: redis-tools)");
     }
+    const std::string threads = GENERATE("1", "2");
+    INFO(threads << " I/O threads");
     kvtest::temp_dir dir("redis_benchmark");
-    kvtest::child s({}, dir.path / "server.log");
+    kvtest::child s({"--threads", threads}, dir.path / "server.log");
     REQUIRE(s.port() != 0);
     std::string out;
     const int rc = shell(std::string(KV_REDIS_BENCHMARK) + " -p " + std::to_string(s.port()) +
