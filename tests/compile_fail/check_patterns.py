@@ -43,6 +43,19 @@ MUTATIONS = {
                                "cotrait::static_task<std::string> find_user(int /*id*/) const "
                                "{ co_return \"x\"; }"),
     "interface_wrong_signature": ("int* /*name*/", "std::string /*name*/"),
+    "interface_check_implements": (
+        "cotrait::static_task<std::string> find_user(int /*id*/) const { co_return \"x\"; }\n};",
+        "cotrait::static_task<std::string> find_user(int /*id*/) const { co_return \"x\"; }\n"
+        "    cotrait::static_task<void> save_user(int, std::string) { co_return; }\n};"),
+    "interface_check_implements_wrong_result": (
+        "cotrait::static_task<int*> find_user(int /*id*/) const { co_return nullptr; }",
+        "cotrait::static_task<std::string> find_user(int /*id*/) const { co_return \"x\"; }"),
+    "interface_concept_hint": (
+        "int find_user(int /*id*/) const { return 0; }",
+        "cotrait::static_task<std::string> find_user(int /*id*/) const { co_return \"x\"; }"),
+    "interface_converting_result": ("cotrait::static_task<int> size() { co_return 7; }",
+                                    "cotrait::static_task<std::size_t> size() { co_return 7; }"),
+    "interface_unsupported_qualifier": ("((int)step) const&)", "((int)step) const)"),
     "deprecated_functions": ('#pragma GCC diagnostic error "-Wdeprecated-declarations"',
                              '#pragma GCC diagnostic ignored "-Wdeprecated-declarations"'),
     "deprecated_types": ('#pragma GCC diagnostic error "-Wdeprecated-declarations"',
