@@ -129,8 +129,9 @@ inline void drain_inbox(recycling_inbox& b) noexcept {
     for (std::size_t i = 0; i < recycling_classes; ++i) {
         if (b.heads[i].load(std::memory_order_relaxed) != nullptr) {
             const std::size_t block = (i + 1) * frame_granule;
+            // seq_cst: pairs with push_remote's CAS and re-check of `orphaned` (see there).
             const std::size_t n =
-                free_list(b.heads[i].exchange(nullptr, std::memory_order_acquire), block);
+                free_list(b.heads[i].exchange(nullptr, std::memory_order_seq_cst), block);
             b.bytes.fetch_sub(n * block, std::memory_order_relaxed);
         }
     }
@@ -194,8 +195,8 @@ struct thread_cache_drainer {
             return;
         }
         // From here on, threads that free this thread's blocks keep them (the flag), and what was
-        // pushed before goes back to the heap. A push that raced with the flag stays on the stack
-        // until the inbox is adopted.
+        // pushed before goes back to the heap. A push that raced with the flag is taken back by
+        // its pusher (recycled_free_slow), so nothing waits for an adoption that may never come.
         b->orphaned.store(true, std::memory_order_seq_cst);
         drain_inbox(*b);
         c.inbox = nullptr;
@@ -370,13 +371,20 @@ inline bool recycled_free_here([[maybe_unused]] frame_record* r,
     return false;
 }
 
-inline void push_remote(recycling_inbox& b, frame_record* r, std::size_t block) noexcept {
+// Pushes a block on its owner's inbox. Returns false if the owner exited meanwhile: its exit
+// (orphaned = true, then drain_inbox) may have run between the caller's check of `orphaned` and
+// the push, which would strand the block until another thread adopts the inbox. Every access in
+// this handshake is seq_cst (a store-buffering pattern): either the push comes before the exit's
+// drain in the single total order, and the drain frees it, or the re-check below sees the flag,
+// and the caller drains the inbox itself (take-all exchanges, safe beside any other drainer).
+inline bool push_remote(recycling_inbox& b, frame_record* r, std::size_t block) noexcept {
     std::atomic<void*>& head = b.heads[class_of(block)];
     void* old = head.load(std::memory_order_relaxed);
     do {
         *reinterpret_cast<void**>(r) = old;
     } while (
-        !head.compare_exchange_weak(old, r, std::memory_order_release, std::memory_order_relaxed));
+        !head.compare_exchange_weak(old, r, std::memory_order_seq_cst, std::memory_order_relaxed));
+    return !b.orphaned.load(std::memory_order_seq_cst);
 }
 
 // Every other free of a block whose owner is a recycling inbox or the global heap.
@@ -399,7 +407,9 @@ COTRAIT_NOINLINE inline void recycled_free_slow(frame_record* r) noexcept {
             const std::size_t limit =
                 g_recycling_limits.total_bytes.load(std::memory_order_relaxed);
             if (b->bytes.fetch_add(block, std::memory_order_relaxed) + block <= limit) {
-                push_remote(*b, r, block);
+                if (!push_remote(*b, r, block)) {
+                    drain_inbox(*b); // its owner exited while we pushed: back to the heap
+                }
                 if (c.inbox != nullptr) {
                     c.inbox->remote_frees.add();
                 }
