@@ -157,6 +157,9 @@ struct file_options {
     /// Test hook: called on the flusher thread (sync_mode::batch) before each group commit picks
     /// the writes it covers, so that a test can hold it back.
     std::function<void()> before_sync;
+    /// Test hook: called by a sync() caller that has queued itself for the flusher, before it
+    /// wakes the flusher; its coroutine may already have been resumed (and finished) by then.
+    std::function<void()> after_sync_queued;
 };
 
 // In memory, and every change appended to a log file of checksummed records (kv_log.hpp), which
@@ -315,20 +318,27 @@ private:
         sync_waiter w{};
         bool await_ready() const noexcept { return false; }
         bool await_suspend(std::coroutine_handle<> h) {
+            // Once the lock is released, a group commit already in flight may resume the
+            // coroutine and free its frame, this awaiter included: from then on only the store,
+            // held here outside the frame, may be touched.
+            file_store& store = s;
             {
-                const std::lock_guard<std::mutex> lock(s.mutex_);
-                if (!s.sync_error_.empty()) {
+                const std::lock_guard<std::mutex> lock(store.mutex_);
+                if (!store.sync_error_.empty()) {
                     w.failed = true;
                     return false;
                 }
-                if (s.durable_seq_ >= s.written_seq_) {
+                if (store.durable_seq_ >= store.written_seq_) {
                     return false; // nothing written since the last group commit
                 }
-                w.seq = s.written_seq_;
+                w.seq = store.written_seq_;
                 w.handle = h;
-                s.waiters_.push_back(&w);
+                store.waiters_.push_back(&w);
             }
-            s.flush_cv_.notify_one();
+            if (store.opt_.after_sync_queued) {
+                store.opt_.after_sync_queued();
+            }
+            store.flush_cv_.notify_one();
             return true;
         }
         void await_resume() const {

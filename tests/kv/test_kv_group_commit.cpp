@@ -7,6 +7,8 @@
 #include "kv_storage.hpp"
 
 #include <cotrait/interface.hpp>
+#include <cotrait/static_task.hpp>
+#include <cotrait/sync_wait.hpp>
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
@@ -171,6 +173,88 @@ TEST_CASE("batch sync: free-running connections, and the log reopens with every 
     const auto snap = reopened.snapshot();
     CHECK(snap.size() == std::size_t{clients} * per_client);
     CHECK(snap.at("c15-59") == "vc15-59");
+}
+
+namespace {
+
+// When the flusher resumes sync(), this coroutine goes on there and destroys sync()'s frame at
+// once, possibly before the thread that suspended it has left await_suspend.
+cotrait::static_task<void> sync_then_signal(kv::file_store& file, std::binary_semaphore* done) {
+    co_await file.sync();
+    if (done != nullptr) {
+        done->release();
+    }
+}
+
+} // namespace
+
+TEST_CASE("batch sync: a waiter's frame freed by the flusher is never touched by its suspender") {
+    // Regression: sync()'s awaiter read the store through its own frame after queueing the
+    // coroutine for the flusher, a use after free that ASan saw in about 1 run in 20 of the
+    // free-running test. Here the suspender is held between queueing and waking the flusher
+    // until another caller's wake-up has had the flusher resume and finish its coroutine.
+    kvtest::temp_dir dir("group_commit_frame");
+    kv::file_options fo;
+    fo.sync = kv::sync_mode::batch;
+    std::binary_semaphore queued(0);
+    std::binary_semaphore finished(0);
+    std::atomic<int> hook_calls{0};
+    std::atomic<bool> finished_in_time{false};
+    fo.after_sync_queued = [&] {
+        if (hook_calls.fetch_add(1) == 0) {
+            queued.release();
+            finished_in_time = finished.try_acquire_for(10s);
+        }
+    };
+    kv::file_store file((dir.path / "data.log").string(), fo);
+    cotrait::sync_wait(file.set("a", "1"));
+    std::thread first([&] { cotrait::sync_wait(sync_then_signal(file, &finished)); });
+    REQUIRE(queued.try_acquire_for(10s));
+    cotrait::sync_wait(sync_then_signal(file, nullptr)); // wakes the flusher
+    first.join();
+    CHECK(finished_in_time);
+    CHECK(file.group_commits() == 1);
+}
+
+TEST_CASE("batch sync: many callers joining group commits in flight") {
+    // The same window without a hook: one writer keeps group commits in flight while more
+    // threads than cores join them with sync() alone.
+    kvtest::temp_dir dir("group_commit_join");
+    const std::string path = (dir.path / "data.log").string();
+    constexpr int syncers = 8;
+    constexpr int writes = 2000;
+    kv::file_options fo;
+    fo.sync = kv::sync_mode::batch;
+    {
+        kv::file_store file(path, fo);
+        std::atomic<bool> writing{true};
+        std::atomic<int> failures{0};
+        std::vector<std::thread> ts;
+        for (int t = 0; t < syncers; ++t) {
+            ts.emplace_back([&] {
+                while (writing) {
+                    try {
+                        cotrait::sync_wait(sync_then_signal(file, nullptr));
+                    } catch (...) {
+                        ++failures;
+                    }
+                }
+            });
+        }
+        for (int i = 0; i < writes; ++i) {
+            const std::string k = "k" + std::to_string(i);
+            cotrait::sync_wait(file.set(k, "v" + k));
+            cotrait::sync_wait(sync_then_signal(file, nullptr));
+        }
+        writing = false;
+        for (std::thread& th : ts) {
+            th.join();
+        }
+        CHECK(failures == 0);
+        CHECK(file.group_commits() >= 1);
+    }
+    kv::file_store reopened(path);
+    CHECK(reopened.snapshot().size() == std::size_t{writes});
 }
 
 TEST_CASE("batch sync: no reply before the fdatasync covering its write has returned") {
