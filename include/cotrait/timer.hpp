@@ -426,50 +426,85 @@ template <scheduler Ex>
     return default_timer_service().sleep_until(ex, deadline, std::move(token));
 }
 
-/// Awaits `a` with a deadline: yields its result (or rethrows its exception) if it completes
-/// first; otherwise calls `stop.request_stop()`, waits for `a` to finish (it is never detached),
-/// and throws `timed_out`. `stop` is requested in either case (it also ends the sleep when `a`
-/// wins), so use a fresh source per call, not one shared with other work. Give `a` the token of
-/// `stop` so that it can end early; an operation that ignores the token is not interrupted and the
-/// timeout is reported once it finishes. If `stop` is requested by someone else before either
-/// finishes, throws `operation_cancelled`. The caller continues where `a` finished if it won, on
-/// `ex` if the deadline did (as with any `when_any`, on the thread of whichever finished last). The
-/// coroutine frame comes from the frame allocator in effect at the call (as for any `static_task`);
-/// the race is a `when_any` of `a` and a sleep.
-template <scheduler Ex, class Rep, class Period, awaitable A>
-[[nodiscard]] static_task<detail::stored_result_t<A>>
-with_timeout(Ex& ex, std::chrono::duration<Rep, Period> d, std::stop_source stop, A a) {
+namespace detail {
+
+// The operation's result out of the race's (alternative 0), unwrapping a reference.
+template <class R, class Race>
+R timeout_result(Race&& r) {
+    if constexpr (std::is_reference_v<R>) {
+        return std::get<0>(r.value).get();
+    } else {
+        return std::move(std::get<0>(r.value));
+    }
+}
+
+// KeepLate: the operation was handed the stop token, so a successful completion after the
+// deadline is a result that exists (a received value, an acquired permit) and is returned, not
+// dropped; without a token the deadline decides (see the public forms).
+template <bool KeepLate, scheduler Ex, class Rep, class Period, awaitable A>
+static_task<stored_result_t<A>> timeout_race(Ex& ex, std::chrono::duration<Rep, Period> d,
+                                             std::stop_source stop, A a) {
     // Arguments are named before the co_await: GCC 12 mishandles class prvalues passed to a call
     // inside a co_await operand (see design.md).
     // A quiet sleeper: when the operation wins, the timer is cancelled without an exception and
     // without a trip through `ex` (a thrown and dropped operation_cancelled cost ~1-2 us a call).
-    auto sleeper = timer_service::sleep_awaiter<Ex, true>(
-        default_timer_service(), ex, timer_service::deadline_after(d), stop.get_token());
-    auto r = co_await when_any(stop, std::move(a), std::move(sleeper));
+    using sleeper_t = timer_service::sleep_awaiter<Ex, true>;
+    when_any_awaitable<A, sleeper_t> race(
+        stop, std::move(a),
+        sleeper_t(default_timer_service(), ex, timer_service::deadline_after(d), stop.get_token()));
+    auto r = co_await race;
+    using R = stored_result_t<A>;
     if (r.index == 1) {
-        if (!std::get<1>(r.value)) {
-            detail::throw_exception(
-                operation_cancelled{}); // `stop` was requested by someone else, first
+        if constexpr (KeepLate) {
+            if (race.template succeeded<0>()) {
+                if constexpr (std::is_void_v<R>) {
+                    co_return;
+                } else {
+                    co_return timeout_result<R>(race.template take_child<0>());
+                }
+            }
         }
-        detail::throw_exception(timed_out{});
+        if (!std::get<1>(r.value)) {
+            throw_exception(operation_cancelled{}); // `stop` was requested by someone else, first
+        }
+        throw_exception(timed_out{});
     }
-    if constexpr (std::is_void_v<detail::stored_result_t<A>>) {
+    if constexpr (std::is_void_v<R>) {
         co_return;
-    } else if constexpr (std::is_reference_v<detail::stored_result_t<A>>) {
-        co_return std::get<0>(r.value).get();
     } else {
-        co_return std::move(std::get<0>(r.value));
+        co_return timeout_result<R>(std::move(r));
     }
 }
 
+} // namespace detail
+
+/// Awaits `a` with a deadline, handing it the token of `stop`: yields its result (or rethrows its
+/// exception) if it completes first. Otherwise calls `stop.request_stop()` and waits for `a` to
+/// finish (it is never detached); then, if `a` completed successfully all the same (it had
+/// already received its value, acquired its permit, or ignored the token), yields that result: a
+/// result that exists is never dropped. If `a` ended with an exception (typically the
+/// operation_cancelled that the stop caused), throws `timed_out`. `stop` is requested in either
+/// case (it also ends the sleep when `a` wins), so use a fresh source per call, not one shared
+/// with other work. If `stop` is requested by someone else before either finishes and `a` then
+/// fails, throws `operation_cancelled`. The caller continues where `a` finished if it won, on `ex`
+/// if the deadline did (as with any `when_any`, on the thread of whichever finished last). The
+/// coroutine frame comes from the frame allocator in effect at the call (as for any
+/// `static_task`); the race is a `when_any` of `a` and a sleep.
+template <scheduler Ex, class Rep, class Period, awaitable A>
+[[nodiscard]] static_task<detail::stored_result_t<A>>
+with_timeout(Ex& ex, std::chrono::duration<Rep, Period> d, std::stop_source stop, A a) {
+    return detail::timeout_race<true>(ex, d, std::move(stop), std::move(a));
+}
+
 /// As above for an operation that takes no stop token: it is not interrupted by the deadline, so
-/// this waits for it to finish and then reports `timed_out` if the deadline passed first. Prefer
-/// the forms that hand the operation a token.
+/// this waits for it to finish and then, if the deadline passed first, throws `timed_out` and
+/// drops its result (a deadline report, as a client-side timeout is). Do not use this form with an
+/// operation whose result must not be lost (a channel receive, an acquire): hand those a token
+/// with the forms above or below, which keep a late result.
 template <scheduler Ex, class Rep, class Period, awaitable A>
 [[nodiscard]] static_task<detail::stored_result_t<A>>
 with_timeout(Ex& ex, std::chrono::duration<Rep, Period> d, A a) {
-    std::stop_source unseen;
-    co_return co_await with_timeout(ex, d, std::move(unseen), std::move(a));
+    return detail::timeout_race<false>(ex, d, std::stop_source(), std::move(a));
 }
 
 /// As above with a stop source of its own: `f(token)` makes the operation, and the token is

@@ -158,6 +158,19 @@ public:
 
     result_type await_resume() { return take(winner(), std::index_sequence_for<As...>{}); }
 
+    // For with_timeout, once awaited: whether child I finished without an exception, and its
+    // result whether it won or not (a late result that must not be dropped).
+    template <std::size_t I>
+    [[nodiscard]] bool succeeded() const noexcept {
+        return !std::get<I>(handles_).promise().failed();
+    }
+    template <std::size_t I>
+    result_type take_child() {
+        std::optional<result_type> out;
+        take_one<I>(out);
+        return std::move(*out);
+    }
+
 private:
     template <class H>
     static void destroy_if(H& h) noexcept {
