@@ -100,7 +100,11 @@ TEST_CASE("with_timeout around a semaphore acquire: a permit granted at the dead
     std::thread releaser([&] {
         for (int i = 0; i < rounds; ++i) {
             sem.release();
-            std::this_thread::yield();
+            // A few microseconds apart, so that grants race with the acquirer's deadlines (a
+            // spin, not a yield: under load a yield can cost a whole time slice).
+            const auto until = std::chrono::steady_clock::now() + 3us;
+            while (std::chrono::steady_clock::now() < until) {
+            }
         }
         done = true;
     });
