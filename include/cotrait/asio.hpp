@@ -180,12 +180,16 @@ public:
         }
         continuation_ = h;
         std::shared_ptr<asio_cancel_state> cancel;
+        std::unique_lock<std::mutex> lock;
         if constexpr (!std::is_void_v<executor_type>) {
             if (token_.stop_possible()) {
                 cancel = std::make_shared<asio_cancel_state>();
-                // Before the initiation: afterwards the frame may already be gone. A stop from
-                // now on posts an emit that waits for the initiation (the mutex below) to have
-                // connected the operation to the signal.
+                // Locked before the callback exists, until the initiation has returned: an emit
+                // posted by a stop from now on waits until the operation is connected to the
+                // signal (taken after registering, a stop in between had its emit run on another
+                // thread on a signal with nothing connected, and was lost).
+                lock = std::unique_lock<std::mutex>(cancel->mutex);
+                // Before the initiation: afterwards the frame may already be gone.
                 callback_.emplace(token_,
                                   asio_canceller<executor_type>{init_.get_executor(), cancel});
             }
@@ -196,10 +200,6 @@ public:
         // and nothing below touches the frame.
         Initiation init(std::move(init_));
         std::tuple<InitArgs...> args(std::move(args_));
-        std::unique_lock<std::mutex> lock;
-        if (cancel) {
-            lock = std::unique_lock<std::mutex>(cancel->mutex);
-        }
         std::apply(
             [&](auto&... a) {
                 std::move(init)(handler{this, cancel}, std::move(a)...);

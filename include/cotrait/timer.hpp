@@ -159,10 +159,13 @@ private:
             n.cancelled = true;
             return false;
         }
+        // Grown first: if that throws (bad_alloc), the entry stays idle and out of the heap, so a
+        // stop requested later (the awaiter, and its stop callback, may outlive the failed
+        // co_await: when_any keeps with_timeout's sleeper) only marks it cancelled.
+        heap_.push_back(&n);
         n.seq = next_seq_++;
         n.st = detail::timer_node::state::pending;
-        n.heap_index = heap_.size();
-        heap_.push_back(&n);
+        n.heap_index = heap_.size() - 1;
         sift_up(n.heap_index);
         // Only a deadline earlier than the one the timer thread sleeps until needs a wake-up (a
         // futex call and a context switch, ~20 us here): a with_timeout whose operation wins
