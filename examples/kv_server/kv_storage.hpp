@@ -157,8 +157,8 @@ struct file_options {
     /// Test hook: called on the flusher thread (sync_mode::batch) before each group commit picks
     /// the writes it covers, so that a test can hold it back.
     std::function<void()> before_sync;
-    /// Test hook: called by a sync() caller that has queued itself for the flusher, before it
-    /// wakes the flusher; its coroutine may already have been resumed (and finished) by then.
+    /// Test hook: called by a sync() caller that has queued itself for the flusher and released
+    /// the store's lock; its coroutine may already have been resumed (and finished) by then.
     std::function<void()> after_sync_queued;
 };
 
@@ -319,9 +319,11 @@ private:
         bool await_ready() const noexcept { return false; }
         bool await_suspend(std::coroutine_handle<> h) {
             // Once the lock is released, a group commit already in flight may resume the
-            // coroutine and free its frame, this awaiter included: from then on only the store,
-            // held here outside the frame, may be touched.
+            // coroutine and free its frame (this awaiter included), and its owner may then
+            // destroy the store: so the flusher is woken under the lock, and nothing is touched
+            // after it but the test hook (whose test keeps the store alive).
             file_store& store = s;
+            bool hook = false;
             {
                 const std::lock_guard<std::mutex> lock(store.mutex_);
                 if (!store.sync_error_.empty()) {
@@ -334,11 +336,12 @@ private:
                 w.seq = store.written_seq_;
                 w.handle = h;
                 store.waiters_.push_back(&w);
+                store.flush_cv_.notify_one();
+                hook = static_cast<bool>(store.opt_.after_sync_queued);
             }
-            if (store.opt_.after_sync_queued) {
+            if (hook) {
                 store.opt_.after_sync_queued();
             }
-            store.flush_cv_.notify_one();
             return true;
         }
         void await_resume() const {
