@@ -338,6 +338,11 @@ public:
                 detail::throw_exception(operation_cancelled{});
             }
         }
+#if COTRAIT_EXCEPTIONS
+        if (error_) {
+            std::rethrow_exception(error_);
+        }
+#endif
         if (sched_) {
             sched_->await_resume(); // the executor's own outcome (operation_cancelled if closed)
         }
@@ -379,8 +384,24 @@ private:
 
     // Queues the coroutine on the executor. False if the coroutine is to continue on the caller's
     // thread now: the executor runs it inline (its schedule() is ready at once, as an inline
-    // executor's is) or refused it (its await_resume then reports why).
+    // executor's is), refused it (its await_resume then reports why), or threw (an allocation
+    // that failed): the exception is kept for await_resume, since on the timer thread it could
+    // only terminate the process.
     bool hand_to_executor() noexcept {
+#if COTRAIT_EXCEPTIONS
+        try {
+            return hand_to_executor_or_throw();
+        } catch (...) {
+            sched_.reset();
+            error_ = std::current_exception();
+            return false;
+        }
+#else
+        return hand_to_executor_or_throw();
+#endif
+    }
+
+    bool hand_to_executor_or_throw() {
         sched_.emplace(ex_->schedule());
         if (sched_->await_ready()) {
             return false;
@@ -403,6 +424,7 @@ private:
     std::stop_token token_;
     std::coroutine_handle<> handle_{};
     std::optional<schedule_t> sched_;
+    std::exception_ptr error_; // thrown by the executor while handing it the coroutine
     std::optional<std::stop_callback<canceller>> callback_;
 };
 
