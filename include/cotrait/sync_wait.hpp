@@ -7,6 +7,7 @@
 #include <cotrait/detail/frame_policy.hpp>
 #include <cotrait/detail/result.hpp>
 #include <cotrait/detail/transfer.hpp>
+#include <cotrait/detail/wait_list.hpp>
 #include <cotrait/frame_allocator.hpp>
 #include <cotrait/recycling.hpp>
 
@@ -79,6 +80,7 @@ public:
         sync_event event;
         h_.promise().event_ = &event;
         resume_root(h_);
+        run_deferred_resumptions();
         event.wait();
         return h_.promise().take();
     }
@@ -102,6 +104,10 @@ sync_driver<R> make_sync_driver(A&& a) {
 /// Runs `a` to completion on the calling thread and returns its result (a reference for reference
 /// results, otherwise by value) or rethrows its exception. If `a` suspends and is completed on
 /// another thread, the calling thread blocks on a condition variable until then.
+///
+/// Called from a coroutine that a release (an event's set, a mutex's unlock...) is resuming, it
+/// first resumes the waiters released meanwhile on this thread, which would otherwise wait for the
+/// blocked coroutine to return, in release order.
 ///
 /// Throws `task_misuse{task_errc::blocking_wait}`, before starting `a`, when called on a thread
 /// that runs an executor's queue (a `thread_pool` thread, or inside `run_loop::run`): the awaited

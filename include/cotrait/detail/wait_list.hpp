@@ -159,6 +159,17 @@ inline void resume_waiter(wait_node& n) noexcept {
     s.draining = false;
 }
 
+// A thread about to block (sync_wait) inside a drain would strand the waiters released so far:
+// only this thread resumes them, once the coroutine now running returns, and the blocking wait
+// may be waiting for one of them (a deadlock, as nothing else would run them). So they run first,
+// in order; releases they make append to the same FIFO and run here too.
+inline void run_deferred_resumptions() noexcept {
+    resume_fifo_state& s = tls_resume_fifo;
+    while (wait_node* next = s.pending.pop_front()) {
+        resume_root(next->handle);
+    }
+}
+
 // Resumes every node of `list` in order.
 inline void resume_all(resume_list& list) noexcept {
     while (wait_node* n = list.pop_front()) {
