@@ -5,7 +5,9 @@
 #include <cotrait/async_event.hpp>
 #include <cotrait/async_scope.hpp>
 #include <cotrait/boxed_task.hpp>
+#include <cotrait/run_loop.hpp>
 #include <cotrait/sync_wait.hpp>
+#include <cotrait/when_all.hpp>
 
 #include <catch2/catch_test_macros.hpp>
 
@@ -90,5 +92,34 @@ TEST_CASE("deferred waiters still run in release order around a blocking wait") 
         go.set();
         cotrait::sync_wait(scope.join());
         CHECK(order == "g12w"); // the deferred ones ran, in order, before the wait went on
+    });
+}
+
+TEST_CASE("a run_loop run from a coroutine resumed by a release resumes waiters inside it") {
+    // Inside the loop, one coroutine releases another: that release must not wait for the loop
+    // to return (it used to be deferred behind the coroutine running the loop: a hang).
+    within(10s, [] {
+        cotrait::async_event go(cotrait::reset_mode::manual);
+        cotrait::async_scope scope;
+        int sum = 0;
+        scope.spawn([&]() -> cotrait::boxed_task<> {
+            co_await go.wait();
+            cotrait::run_loop loop;
+            cotrait::async_event ping(cotrait::reset_mode::manual);
+            auto waiter = [&]() -> cotrait::boxed_task<int> {
+                co_await ping.wait();
+                co_return 1;
+            };
+            auto setter = [&]() -> cotrait::boxed_task<int> {
+                co_await loop.schedule();
+                ping.set();
+                co_return 2;
+            };
+            auto [a, b] = loop.run(cotrait::when_all(waiter(), setter()));
+            sum = a + b;
+        });
+        go.set();
+        cotrait::sync_wait(scope.join());
+        CHECK(sum == 3);
     });
 }

@@ -7,6 +7,7 @@
 #include <cotrait/detail/driver.hpp>
 #include <cotrait/detail/executor_thread.hpp>
 #include <cotrait/detail/transfer.hpp>
+#include <cotrait/detail/wait_list.hpp>
 #include <cotrait/detail/work_queue.hpp>
 
 #include <coroutine>
@@ -59,6 +60,7 @@ public:
     /// would block the work that thread owes.
     void run() {
         detail::check_may_block();
+        const detail::fresh_resume_context resumptions;
         const thread_mark mark(this);
         while (detail::work_item* it = queue_.pop_wait_until([this] { return finishing_; })) {
             detail::resume_root(it->handle);
@@ -101,6 +103,7 @@ public:
                 return {};
             });
         {
+            const detail::fresh_resume_context resumptions;
             const thread_mark mark(this);
             detail::resume_root(d.get());
             while (detail::work_item* it = queue_.pop_wait_until([&st] { return st.done; })) {

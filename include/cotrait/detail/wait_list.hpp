@@ -170,6 +170,23 @@ inline void run_deferred_resumptions() noexcept {
     }
 }
 
+// For run_loop::run called from inside a drain (a coroutine that a release resumed runs a loop):
+// the loop is a resumption context of its own. The deferred waiters run first, and releases made
+// inside the loop resume inline as on any thread, instead of all waiting for the loop to return.
+class fresh_resume_context {
+public:
+    fresh_resume_context() noexcept : saved_(tls_resume_fifo.draining) {
+        run_deferred_resumptions();
+        tls_resume_fifo.draining = false;
+    }
+    fresh_resume_context(const fresh_resume_context&) = delete;
+    fresh_resume_context& operator=(const fresh_resume_context&) = delete;
+    ~fresh_resume_context() { tls_resume_fifo.draining = saved_; }
+
+private:
+    bool saved_;
+};
+
 // Resumes every node of `list` in order.
 inline void resume_all(resume_list& list) noexcept {
     while (wait_node* n = list.pop_front()) {
