@@ -463,6 +463,17 @@ R timeout_result(Race&& r) {
     }
 }
 
+// Awaits a when_any without taking the winner's result: await_resume would rethrow a failed
+// winner's exception (the sleep's, when its executor refused it) before the operation's late
+// result could be looked at, and drop that result.
+template <class Race>
+struct race_settled {
+    Race& race;
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) { return race.await_suspend(h); }
+    void await_resume() const noexcept {}
+};
+
 // KeepLate: the operation was handed the stop token, so a successful completion after the
 // deadline is a result that exists (a received value, an acquired permit) and is returned, not
 // dropped; without a token the deadline decides (see the public forms).
@@ -477,28 +488,23 @@ static_task<stored_result_t<A>> timeout_race(Ex& ex, std::chrono::duration<Rep, 
     when_any_awaitable<A, sleeper_t> race(
         stop, std::move(a),
         sleeper_t(default_timer_service(), ex, timer_service::deadline_after(d), stop.get_token()));
-    auto r = co_await race;
+    race_settled<when_any_awaitable<A, sleeper_t>> settled{race};
+    co_await settled;
     using R = stored_result_t<A>;
-    if (r.index == 1) {
-        if constexpr (KeepLate) {
-            if (race.template succeeded<0>()) {
-                if constexpr (std::is_void_v<R>) {
-                    co_return;
-                } else {
-                    co_return timeout_result<R>(race.template take_child<0>());
-                }
-            }
+    if (race.winner_index() == 0 || (KeepLate && race.template succeeded<0>())) {
+        // The operation's result, or its exception if it finished first.
+        if constexpr (std::is_void_v<R>) {
+            (void)race.template take_child<0>();
+            co_return;
+        } else {
+            co_return timeout_result<R>(race.template take_child<0>());
         }
-        if (!std::get<1>(r.value)) {
-            throw_exception(operation_cancelled{}); // `stop` was requested by someone else, first
-        }
-        throw_exception(timed_out{});
     }
-    if constexpr (std::is_void_v<R>) {
-        co_return;
-    } else {
-        co_return timeout_result<R>(std::move(r));
+    // The sleep's own exception if it had one (its executor refused it), else the verdict.
+    if (!std::get<1>(race.template take_child<1>().value)) {
+        throw_exception(operation_cancelled{}); // `stop` was requested by someone else, first
     }
+    throw_exception(timed_out{});
 }
 
 } // namespace detail
@@ -507,7 +513,8 @@ static_task<stored_result_t<A>> timeout_race(Ex& ex, std::chrono::duration<Rep, 
 /// exception) if it completes first. Otherwise calls `stop.request_stop()` and waits for `a` to
 /// finish (it is never detached); then, if `a` completed successfully all the same (it had
 /// already received its value, acquired its permit, or ignored the token), yields that result: a
-/// result that exists is never dropped. If `a` ended with an exception (typically the
+/// result that exists is never dropped, even when the sleep itself failed (`ex` refused it: its
+/// exception is thrown only if `a` has no result). If `a` ended with an exception (typically the
 /// operation_cancelled that the stop caused), throws `timed_out`. `stop` is requested in either
 /// case (it also ends the sleep when `a` wins), so use a fresh source per call, not one shared
 /// with other work. If `stop` is requested by someone else before either finishes and `a` then

@@ -158,8 +158,10 @@ public:
 
     result_type await_resume() { return take(winner(), std::index_sequence_for<As...>{}); }
 
-    // For with_timeout, once awaited: whether child I finished without an exception, and its
-    // result whether it won or not (a late result that must not be dropped).
+    // For with_timeout, once awaited: which child finished first (failed or not), whether child
+    // I finished without an exception, and its result whether it won or not (a late result that
+    // must not be dropped).
+    [[nodiscard]] std::size_t winner_index() const noexcept { return winner(); }
     template <std::size_t I>
     [[nodiscard]] bool succeeded() const noexcept {
         return !std::get<I>(handles_).promise().failed();

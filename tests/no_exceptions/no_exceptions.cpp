@@ -4,6 +4,7 @@
 // Each check prints what failed; the process exits non-zero if any did.
 #include <cotrait/cotrait.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -152,6 +153,26 @@ void executors() {
     CHECK(total == 11);
 }
 
+// with_timeout's result paths (detail::timeout_race) instantiated without exceptions: on time, and
+// late results kept (a value, a reference) when the operation was handed the token.
+void timeouts() {
+    using namespace std::chrono_literals;
+    cotrait::run_loop loop;
+    int storage = 0;
+    auto late = [&](std::stop_token) -> cotrait::boxed_task<int> {
+        co_await cotrait::sleep_for(loop, 10ms);
+        co_return 7;
+    };
+    auto late_ref = [&](std::stop_token) -> cotrait::boxed_task<int&> {
+        co_await cotrait::sleep_for(loop, 10ms);
+        co_return storage;
+    };
+    CHECK(loop.run(cotrait::with_timeout(loop, 1ms, late)) == 7);
+    CHECK(&loop.run(cotrait::with_timeout(loop, 1ms, late_ref)) == &storage);
+    CHECK(loop.run(cotrait::with_timeout(loop, 1h, boxed_one())) == 1);
+    loop.run(cotrait::with_timeout(loop, 1h, nothing()));
+}
+
 #if defined(__unix__) && !defined(COTRAIT_DETAIL_TSAN)
 // Runs `f` in a child process; it must abort (SIGABRT) after writing `expected` to stderr.
 template <class F>
@@ -224,6 +245,7 @@ int main() {
     interfaces();
     allocators();
     executors();
+    timeouts();
 #if defined(__unix__) && !defined(COTRAIT_DETAIL_TSAN)
     errors_abort_with_a_message();
 #endif
