@@ -71,8 +71,11 @@ TEST_CASE("with_timeout around a channel receive: no value is ever lost to a dea
         for (;;) {
             std::optional<int> v;
             try {
-                v = co_await cotrait::with_timeout(
+                // Named first: GCC 12 mishandles class prvalues passed to a call inside a
+                // co_await operand (see design.md).
+                auto bounded = cotrait::with_timeout(
                     pool, 5us, [&](std::stop_token t) { return ch.receive(std::move(t)); });
+                v = co_await std::move(bounded);
             } catch (const cotrait::timed_out&) {
                 ++timeouts;
                 continue;
@@ -112,8 +115,9 @@ TEST_CASE("with_timeout around a semaphore acquire: a permit granted at the dead
     cotrait::sync_wait([&]() -> cotrait::boxed_task<> {
         while (acquired < rounds) {
             try {
-                co_await cotrait::with_timeout(
+                auto bounded = cotrait::with_timeout(
                     pool, 5us, [&](std::stop_token t) { return sem.acquire(std::move(t)); });
+                co_await std::move(bounded);
                 ++acquired; // a permit is ours; keep it, so the count says how many we got
             } catch (const cotrait::timed_out&) {
                 if (done && sem.available() == 0) {
